@@ -1,0 +1,1 @@
+"""Alert delivery: the durable outbox and the sinks that take alerts from it."""

@@ -1,0 +1,50 @@
+"""What every sink implements, and the alert it is handed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from monitor.model import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert as stored in the outbox: ``payload`` is the JSON the detector wrote."""
+
+    key: str
+    brand: str
+    kind: str  # "page", "resolved" or "test"
+    payload: dict[str, Any]
+
+
+class SinkError(Exception):
+    """The sink did not take the alert; it stays in the outbox and is retried.
+
+    ``retry_after`` (seconds) is set when the far side said when to come back (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, alert: Alert) -> None:
+        """Deliver ``alert`` or raise ``SinkError``; returning means the sink accepted it."""
+        ...
+
+
+def test_alert(brand: str) -> Alert:
+    """A clearly marked alert for ``brandmon test-alert``: it proves a sink works end to end."""
+    return Alert(
+        key=f"test:{brand}:{utcnow().isoformat()}",
+        brand=brand,
+        kind="test",
+        payload={
+            "brand": brand,
+            "message": "this is a test of brandmon's alert delivery; no action is needed",
+            "at": utcnow().isoformat(),
+        },
+    )

@@ -1,0 +1,55 @@
+"""The console sink: alerts as readable text on standard output (the embedded default)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from alerts.base import Alert
+
+_MARKS = {"watch": "WATCH", "warning": "WARNING", "crisis": "CRISIS"}
+
+
+def growth(payload: dict[str, Any]) -> str:
+    """``"×3.5 on the previous 15 min; "`` or nothing when there was nothing before."""
+    before = payload.get("previous_window") or 0
+    if before <= 0:
+        return ""
+    return f"×{payload['negative'] / before:.1f} on the previous {payload['window_minutes']} min; "
+
+
+def render(alert: Alert) -> str:
+    """The alert as a few lines of plain text."""
+    p = alert.payload
+    if alert.kind == "test":
+        return f"[TEST] brandmon test alert for {alert.brand}: {p['message']}"
+    if alert.kind == "resolved":
+        head = f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
+        return f"{head} (peak {p['peak_level']} at {p['peak_at']}, started {p['started_at']})"
+    head = (
+        f"[{_MARKS.get(p['level'], p['level'].upper())}] {alert.brand}: "
+        f"{p['negative']:g} negative mentions in the last {p['window_minutes']} min, "
+        f"{p['expected']:.1f} expected (score {p['score']:.1f}, {p['level']} at "
+        f"{p['thresholds'][p['level']]:g}); {growth(p)}incident #{p['incident_id']} since "
+        f"{p['started_at']}"
+    )
+    lines = [head]
+    for m in p.get("top_mentions", []):
+        who = m.get("author") or "unknown"
+        text = m["text"] if len(m["text"]) <= 100 else m["text"][:99] + "…"
+        lines.append(
+            f"  - {who} (reach {m['reach']:.1f}, {m['source']}): {text} {m.get('url') or ''}"
+        )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+class ConsoleSink:
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def send(self, alert: Alert) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(render(alert) + "\n")
+        stream.flush()

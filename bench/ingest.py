@@ -1,0 +1,150 @@
+"""End-to-end ingest throughput against bare VADER, in one process.
+
+    .venv/bin/python bench/ingest.py [--mentions 20000]
+
+Generates realistic mentions (mixed lengths, languages, brands, duplicates), pushes them through
+the whole pipeline (match, de-duplicate, score, store into SQLite, then aggregate per brand),
+and times bare VADER over the same texts.  Prints mentions/s for both and the ratio; the target
+is the pipeline at >= 50 % of bare VADER's throughput on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from monitor.config import parse_config
+from monitor.model import RawMention
+from monitor.pipeline import Pipeline
+from monitor.storage import Storage
+
+CONFIG = """
+[storage]
+url = "sqlite:///{db}"
+{brands}
+"""
+WORDS = [
+    "order",
+    "delivery",
+    "refund",
+    "app",
+    "service",
+    "store",
+    "price",
+    "new",
+    "great",
+    "terrible",
+    "waiting",
+    "still",
+    "no",
+    "answer",
+    "love",
+    "hate",
+    "support",
+    "account",
+    "login",
+    "outage",
+    "phone",
+    "plan",
+    "flight",
+    "bag",
+    "lost",
+    "late",
+    "cancelled",
+    "again",
+    "thanks",
+    "team",
+    "help",
+    "please",
+    "today",
+    "week",
+    "month",
+    "hours",
+    "minutes",
+    "customer",
+    "quality",
+    "food",
+    "kitchen",
+]
+OTHER = [
+    "Jijik betul video dapur tu, saya tak akan makan sana lagi",
+    "Nadal brak zasięgu od rana, obsługa klienta nie odpowiada",
+    "厨房视频太恶心了，食品安全在哪里？",
+    "El pedido llegó tarde otra vez y nadie responde",
+]
+
+
+def make_mentions(n: int, brands: list[str], rng: random.Random) -> list[RawMention]:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        brand = rng.choice(brands)
+        if rng.random() < 0.15:
+            text = f"{brand} " + rng.choice(OTHER)
+        else:
+            words = rng.choices(WORDS, k=rng.randint(5, 45))
+            words.insert(rng.randrange(len(words)), brand)
+            text = " ".join(words)
+        if rng.random() < 0.1:  # not about any brand
+            text = " ".join(rng.choices(WORDS, k=12))
+        ident = str(rng.randrange(n)) if rng.random() < 0.05 else f"u{i}"  # some duplicates
+        rows.append(
+            RawMention(
+                source="bench",
+                source_type="x",
+                external_id=ident,
+                text=text,
+                url=f"https://x.com/u/status/{ident}",
+                author=f"user{i % 5000}",
+                author_followers=int(rng.lognormvariate(6, 2)),
+                likes=rng.randrange(100),
+                published_at=start + timedelta(seconds=30 * i),
+            )
+        )
+    return rows
+
+
+def main(n: int) -> None:
+    rng = random.Random(8)
+    brands = [f"Brand{k}" for k in range(20)]
+    section = "".join(f'\n[[brands]]\nname = "{b}"\nkeywords = ["{b}"]\n' for b in brands)
+    mentions = make_mentions(n, brands, rng)
+    texts = [m.text for m in mentions]
+
+    analyzer = SentimentIntensityAnalyzer()
+    started = time.perf_counter()
+    for text in texts:
+        analyzer.polarity_scores(text)
+    vader = n / (time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        config = parse_config(CONFIG.format(db=db, brands=section), "bench.toml")
+        storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
+        storage.create_schema()
+        pipeline = Pipeline(config, storage)
+        started = time.perf_counter()
+        stored = 0
+        for i in range(0, n, 1000):
+            stored += pipeline.process(mentions[i : i + 1000])[0].stored
+        end = mentions[-1].published_at + timedelta(minutes=5)  # type: ignore[operator]
+        for brand in brands:
+            storage.negative_counts(brand, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
+        full = n / (time.perf_counter() - started)
+        storage.close()
+
+    print(f"bare VADER:      {vader:10,.0f} mentions/s")
+    print(f"whole pipeline:  {full:10,.0f} mentions/s  ({stored:,} stored of {n:,})")
+    print(f"ratio:           {full / vader:10.2f}  (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mentions", type=int, default=20_000)
+    main(parser.parse_args().mentions)

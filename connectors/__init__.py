@@ -1,0 +1,1 @@
+"""Sources of mentions: one module per source type behind one small interface."""

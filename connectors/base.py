@@ -1,0 +1,54 @@
+"""The one small interface every source implements.
+
+A connector is built from its ``[[sources]]`` entry, is handed the state it returned last time
+(cursor and HTTP validators, persisted by storage), and returns the posts it found plus the new
+state.  It never stores, matches or scores: the pipeline does that for every source alike.
+A failure is raised as ``SourceError`` so the scheduler can log it, count it and back off
+without stopping the other sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from monitor.model import RawMention
+
+
+@dataclass(slots=True)
+class Cursor:
+    """What a connector needs to resume: an API cursor and/or HTTP validators."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(slots=True)
+class PollResult:
+    mentions: list[RawMention] = field(default_factory=list)
+    cursor: Cursor = field(default_factory=Cursor)
+    not_modified: bool = False
+
+
+class SourceError(Exception):
+    """A poll failed.  ``kind`` is a short machine-readable reason used in logs and metrics:
+    ``timeout``, ``connect``, ``http_429``, ``http_5xx``, ``http_4xx``, ``too_large``,
+    ``malformed``, ``redirect``, ``blocked`` (a non-public address) or ``auth``.
+    ``retry_after`` (seconds) is set when the server said when to come back."""
+
+    def __init__(self, kind: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class Connector(Protocol):
+    """A source of mentions.  ``name`` is the unique source name from the config."""
+
+    name: str
+    type: str
+
+    async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult: ...

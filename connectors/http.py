@@ -1,0 +1,222 @@
+"""The one HTTP layer every connector uses.
+
+``make_client`` builds the shared ``httpx.AsyncClient`` (timeouts, redirects, User-Agent,
+connection limits) and ``fetch`` performs one GET with a hard cap on the body size, turning every
+failure into a ``SourceError`` with a stable ``kind``.  Error messages name the URL without its
+query string, fragment or user info, because those are where API keys and passwords live; request
+headers (``Authorization``) are never mentioned at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Any
+
+import httpx
+
+from connectors.base import SourceError
+from monitor import __version__
+
+USER_AGENT = f"brandmon/{__version__} (+https://github.com/brandmon/brandmon)"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A successful (2xx) or not-modified (304) response with its whole body.
+
+    ``url`` is the final URL after redirects; like the request URL it may carry secrets in its
+    query string, so pass it through ``redact_url`` before logging it.
+    """
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+
+
+def make_client(
+    *,
+    timeout: float = 20.0,
+    max_redirects: int = 5,
+    block_private: bool = False,
+    allow_networks: Sequence[IPv4Network | IPv6Network] = (),
+    max_connections: int = 20,
+) -> httpx.AsyncClient:
+    """The client for all polling.  ``timeout`` bounds each connect, read, write and pool wait.
+
+    With ``block_private`` every request — redirects included — to a host that resolves to a
+    loopback, private, link-local or otherwise non-public address is refused (``blocked``)
+    unless the address is in ``allow_networks``: a feed URL must not become a way into the
+    internal network.
+    """
+    hooks = {"request": [_address_guard(allow_networks)]} if block_private else {}
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        event_hooks=hooks,
+    )
+
+
+def _address_guard(
+    allowed: Sequence[IPv4Network | IPv6Network],
+) -> Callable[[httpx.Request], Awaitable[None]]:
+    async def check(request: httpx.Request) -> None:
+        host = request.url.host
+        where = redact_url(str(request.url))
+        try:
+            addresses = [ip_address(host)]  # an IP literal needs no lookup
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, request.url.port or 443, type=socket.SOCK_STREAM
+                )
+            except socket.gaierror as exc:
+                raise SourceError("connect", f"cannot resolve {where}: {exc.strerror}") from None
+            addresses = [ip_address(sockaddr[0]) for *_, sockaddr in infos]
+        for address in addresses:
+            if not address.is_global and not any(address in net for net in allowed):
+                raise SourceError(
+                    "blocked",
+                    f"{where} resolves to {address}, a non-public address; "
+                    "allow it with [network] allow_networks",
+                )
+
+    return check
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int,
+    deadline: float = 120.0,
+) -> Fetched:
+    """GET ``url`` and return the response, or raise ``SourceError``.
+
+    The body is streamed and abandoned as soon as it exceeds ``max_bytes`` (decoded), so an
+    endless or huge response cannot exhaust memory.  The client's timeouts bound each network
+    operation, not the transfer, so ``deadline`` (seconds) bounds the whole exchange: a server
+    that drips one byte at a time cannot hold a poll forever.
+    """
+    where = redact_url(url)
+    try:
+        async with asyncio.timeout(deadline):
+            return await _get(client, url, where, params, headers, max_bytes)
+    except TimeoutError:
+        raise SourceError("timeout", f"{where} took longer than {deadline:g}s") from None
+    except httpx.TimeoutException as exc:
+        raise SourceError("timeout", f"{where} timed out ({type(exc).__name__})") from None
+    except httpx.TooManyRedirects:
+        raise SourceError("redirect", f"{where} redirected too many times") from None
+    except httpx.UnsupportedProtocol:
+        # The configured URL is validated as http(s), so only a redirect can get here.
+        raise SourceError("redirect", f"{where} redirected to a non-HTTP URL") from None
+    except httpx.DecodingError:
+        raise SourceError("malformed", f"{where} sent a body that cannot be decoded") from None
+    except httpx.TransportError as exc:
+        raise SourceError("connect", f"cannot fetch {where}: {_reason(exc)}") from None
+
+
+async def _get(
+    client: httpx.AsyncClient,
+    url: str,
+    where: str,
+    params: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
+) -> Fetched:
+    async with client.stream("GET", url, params=params, headers=headers) as response:
+        _check_status(response, where)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(where, max_bytes)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise _too_large(where, max_bytes)
+        return Fetched(response.status_code, response.headers, bytes(body), str(response.url))
+
+
+def _check_status(response: httpx.Response, where: str) -> None:
+    status = response.status_code
+    if status < 300 or status == 304:
+        return
+    final = redact_url(str(response.url))
+    message = f"HTTP {status} from {where}"
+    if final != where:
+        message += f" (redirected to {final})"
+    if status < 400:
+        raise SourceError("redirect", f"{message} without a usable Location")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
+    raise SourceError(kind, message, retry_after=retry_after)
+
+
+def _too_large(where: str, max_bytes: int) -> SourceError:
+    return SourceError("too_large", f"{where} sent more than {max_bytes} bytes")
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    # Socket-level errors ("Connection refused") are safe and useful; protocol errors can quote
+    # a Location header, which may carry a secret, so only their type is shown.
+    if isinstance(exc, httpx.NetworkError) and str(exc):
+        return str(exc)
+    return type(exc).__name__
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), else None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, query string and fragment: safe to log or show."""
+    try:
+        return str(httpx.URL(url).copy_with(userinfo=b"", query=None, fragment=None))
+    except httpx.InvalidURL:
+        return "<invalid URL>"
+
+
+async def fetch_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = 5_000_000,
+) -> Any:
+    """GET a JSON API: ``fetch`` plus decoding; a body that is not JSON is ``malformed``."""
+    fetched = await fetch(client, url, params=params, headers=headers, max_bytes=max_bytes)
+    try:
+        return json.loads(fetched.content)
+    except ValueError:
+        kind = fetched.headers.get("Content-Type", "no content type").split(";")[0]
+        raise SourceError(
+            "malformed", f"{redact_url(url)} sent a body that is not JSON ({kind})"
+        ) from None

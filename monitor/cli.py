@@ -1,0 +1,400 @@
+"""The ``brandmon`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor.config import EMBEDDED, Config, ConfigError, config_path, load_config, parse_duration
+from monitor.jsonl import LineError, read_jsonl
+from monitor.model import Mention, RawMention, to_utc, utcnow
+from monitor.pipeline import Pipeline, PipelineReport
+from monitor.scoring import VaderScorer
+from monitor.service import setup_logging
+from monitor.storage import Storage
+
+app = typer.Typer(
+    help="Brand-mention monitoring and crisis alerts.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML config file (default: $BRANDMON_CONFIG, else the embedded defaults).",
+        dir_okay=False,
+    ),
+]
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(config_path(path))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"error: {problem}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _storage(config: Config) -> Storage:
+    storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
+    storage.create_schema()
+    return storage
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    """``--since`` takes an ISO time (``2026-11-24T08:00``) or an age (``24h``, ``7d``)."""
+    if value is None:
+        return None
+    try:
+        return utcnow() - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        return to_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither an ISO time nor an age like 24h", param_hint="--since"
+        ) from None
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate a config file; print a summary, or every error."""
+    path = config_path(config)
+    loaded = _config(path)
+    out.print(f"ok: {path or EMBEDDED}", markup=False)
+    for brand in loaded.brands:
+        terms = len(brand.keywords) + len(brand.aliases) + len(brand.handles) + len(brand.hashtags)
+        out.print(
+            f"brand {brand.name}: {terms} terms, {len(brand.exclude)} exclusions", markup=False
+        )
+    for source in loaded.sources:
+        state = "" if source.enabled else " (disabled)"
+        every = int(source.interval.total_seconds())
+        out.print(f"source {source.name}: {source.type} every {every}s{state}", markup=False)
+    out.print(f"storage: {loaded.storage.url.split('@')[-1]}", markup=False)
+    out.print(f"alert sinks: {', '.join(loaded.alerts.sinks)}", markup=False)
+    for key, variable in loaded.secret_variables():
+        if not os.environ.get(variable):
+            err.print(f"warning: {key}: environment variable {variable} is not set", markup=False)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll every source once, then exit.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the daemon: poll every source at its interval, store and alert."""
+    from monitor.scheduler import Daemon
+
+    loaded = _config(config)
+    setup_logging(verbose=verbose, form=loaded.service.log_format)
+    if not any(source.enabled for source in loaded.sources):
+        err.print("error: no enabled [[sources]] in the config; nothing to poll", markup=False)
+        raise typer.Exit(2)
+    storage = _storage(loaded)
+    daemon = Daemon(loaded, storage, config_path=config_path(config))
+    try:
+        if not once:
+            asyncio.run(daemon.run_forever())
+            return
+        outcomes = asyncio.run(daemon.run_once())
+    finally:
+        storage.close()
+    for outcome in outcomes:
+        if outcome.ok:
+            line = f"{outcome.source}: {outcome.found} found, {outcome.stored} new"
+        else:
+            line = f"{outcome.source}: FAILED {outcome.error}"
+        out.print(line, markup=False)
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def _ingest(
+    pipeline: Pipeline, items: Iterable[RawMention | LineError], total: int
+) -> tuple[PipelineReport, int]:
+    """Feed ``items`` through the pipeline in batches; return the report and bad-line count."""
+    report = PipelineReport()
+    errors = 0
+    batch: list[RawMention] = []
+    size = pipeline.storage.batch_size
+    with Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=total)
+        for item in items:
+            if isinstance(item, LineError):
+                err.print(f"skipped {item}", markup=False)
+                errors += 1
+                progress.advance(task)
+                continue
+            batch.append(item)
+            if len(batch) >= size:
+                report.add(pipeline.process(batch)[0])
+                progress.advance(task, len(batch))
+                batch = []
+        if batch:
+            report.add(pipeline.process(batch)[0])
+            progress.advance(task, len(batch))
+    return report, errors
+
+
+def _read_lines(path: Path) -> tuple[int, Iterator[str]]:
+    try:
+        with path.open("rb") as counting:
+            total = sum(1 for line in counting if line.strip())
+        handle = path.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        err.print(f"error: cannot read {path}: {exc.strerror}", markup=False)
+        raise typer.Exit(2) from None
+
+    def lines() -> Iterator[str]:
+        with handle:
+            yield from handle
+
+    return total, lines()
+
+
+def _print_report(report: PipelineReport, errors: int) -> None:
+    out.print(
+        f"{report.received} read, {report.stored} stored, {report.duplicates} already known, "
+        f"{report.unmatched} matched no brand, {errors} skipped",
+        markup=False,
+    )
+
+
+@app.command()
+def ingest(
+    jsonl: Annotated[Path, typer.Option("--jsonl", help="File with one JSON mention per line.")],
+    config: ConfigOption = None,
+) -> None:
+    """Push mentions from a JSON-lines file through the pipeline."""
+    loaded = _config(config)
+    total, lines = _read_lines(jsonl)
+    storage = _storage(loaded)
+    try:
+        report, errors = _ingest(Pipeline(loaded, storage), read_jsonl(lines), total)
+    finally:
+        storage.close()
+    _print_report(report, errors)
+
+
+def _print_mentions(mentions: list[Mention], form: str) -> None:
+    if form == "json":
+        for mention in mentions:
+            out.print(mention.model_dump_json(exclude={"id"}), markup=False)
+        return
+    table = Table("published (UTC)", "brand", "source", "author", "sentiment", "reach", "text")
+    for m in mentions:
+        text = m.text if len(m.text) <= 80 else m.text[:79] + "…"
+        table.add_row(
+            m.published_at.strftime("%Y-%m-%d %H:%M"),
+            m.brand,
+            m.source,
+            m.author or "",
+            f"{m.sentiment_label} {m.sentiment_compound:+.2f}",
+            f"{m.reach_score:.1f}",
+            text,
+        )
+    out.print(table)
+    out.print(f"{len(mentions)} mention(s)", markup=False)
+
+
+@app.command()
+def mentions(
+    config: ConfigOption = None,
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time or an age such as 24h or 7d.")] = None,
+    priority: Annotated[
+        str | None, typer.Option(help="Only P1, or P1–P2, … (P1 is the most urgent).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    db: Annotated[
+        Path | None, typer.Option(help="Read this SQLite file instead of [storage].")
+    ] = None,
+    form: Annotated[
+        Literal["table", "json"], typer.Option("--format", help="table or json (one per line).")
+    ] = "table",
+) -> None:
+    """List stored mentions, newest first."""
+    if priority is not None and priority not in ("P1", "P2", "P3", "P4"):
+        raise typer.BadParameter("expected P1, P2, P3 or P4", param_hint="--priority")
+    loaded = _config(config)
+    if db is not None:
+        if not db.exists():
+            raise typer.BadParameter(f"{db} does not exist", param_hint="--db")
+        storage_config = loaded.storage.model_copy(update={"url": f"sqlite:///{db}"})
+        loaded = loaded.model_copy(update={"storage": storage_config})
+    storage = _storage(loaded)
+    try:
+        found = storage.mentions(
+            brand=brand, since=_parse_since(since), priority=priority, limit=limit
+        )
+    finally:
+        storage.close()
+    _print_mentions(found, form)
+
+
+@app.command()
+def score() -> None:
+    """Score one text per stdin line; write one JSON object per line."""
+    scorer = VaderScorer()
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        sentiment = scorer.score(text)
+        result = {
+            "compound": sentiment.compound,
+            "label": sentiment.label,
+            "lang": None,
+            "category": None,
+            "priority": None,
+        }
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+@app.command("test-alert")
+def test_alert(config: ConfigOption = None) -> None:
+    """Send a clearly marked test alert through every configured sink."""
+    from alerts.base import SinkError, test_alert
+    from alerts.sinks import build_sinks
+
+    loaded = _config(config)
+    storage = _storage(loaded)
+    failed = 0
+    try:
+        for sink in build_sinks(loaded, storage):
+            try:
+                sink.send(test_alert(loaded.brands[0].name))
+            except SinkError as exc:
+                failed += 1
+                err.print(f"{sink.name}: FAILED {exc}", markup=False)
+            else:
+                out.print(f"{sink.name}: ok", markup=False)
+    finally:
+        storage.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backtest(
+    config: ConfigOption = None,
+    volume_csv: Annotated[
+        Path | None,
+        typer.Option("--volume-csv", help="CSV with timestamp,value[,negative] per bucket."),
+    ] = None,
+    out_csv: Annotated[
+        Path | None, typer.Option("--out", help="Write timestamp,value,level,alert here.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Stored mentions from (ISO time or age).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="…until (default: now).")] = None,
+    brand: Annotated[
+        str | None, typer.Option(help="Thresholds (and, from storage, mentions) of this brand.")
+    ] = None,
+) -> None:
+    """Replay history through the daemon's detector: what would have paged?"""
+    from monitor.backtest import Backtest, BacktestInputError, backtest_csv
+    from monitor.detection import DetectorSettings
+
+    loaded = _config(config)
+    brands = [b for b in loaded.brands if brand is None or b.name == brand]
+    if not brands:
+        raise typer.BadParameter(f"no brand named {brand!r} in the config", param_hint="--brand")
+    if (volume_csv is None) == (start is None):
+        raise typer.BadParameter("give either --volume-csv FILE or --from TIME")
+    if volume_csv is not None:
+        if out_csv is None:
+            raise typer.BadParameter("--volume-csv needs --out OUT.csv", param_hint="--out")
+        detection = loaded.thresholds_for(brands[0]) if brand else loaded.detection
+        settings = DetectorSettings.from_config(detection)
+        try:
+            with volume_csv.open(newline="") as source, out_csv.open("w", newline="") as target:
+                summary = backtest_csv(source, target, settings)
+        except (OSError, BacktestInputError) as exc:
+            err.print(f"error: {volume_csv}: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        for line in summary.lines(settings.bucket):
+            out.print(line, markup=False)
+        return
+    since, until = _parse_since(start), _parse_since(end) or utcnow()
+    assert since is not None
+    storage = _storage(loaded)
+    try:
+        for item in brands:
+            settings = DetectorSettings.from_config(loaded.thresholds_for(item))
+            replay = Backtest(settings)
+            for at, count in storage.negative_counts(item.name, since, until, settings.bucket):
+                replay.feed(at, count)
+            out.print(f"{item.name}:", markup=False)
+            for line in replay.summary.lines(settings.bucket):
+                out.print(f"  {line}", markup=False)
+    finally:
+        storage.close()
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    db: Annotated[
+        Path, typer.Option(help="SQLite file for the demo; recreated on every run.")
+    ] = Path("brandmon-demo.db"),
+) -> None:
+    """Replay a KFC-Malaysia-style crisis through the full pipeline, in seconds."""
+    from alerts.outbox import OutboxSender
+    from alerts.sinks import build_sinks
+    from monitor.demo import BRAND, run_demo
+
+    loaded = _config(config)
+    # Two quiet days are enough for the demo to learn its baseline.
+    detection = loaded.detection.model_copy(
+        update={"warmup": timedelta(days=1), "history": timedelta(days=1)}
+    )
+    url = f"sqlite:///{db}"
+    loaded = loaded.model_copy(
+        update={"detection": detection, "storage": loaded.storage.model_copy(update={"url": url})}
+    )
+    for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    storage = _storage(loaded)
+    try:
+        out.print(f"Replaying two quiet days, then a crisis, for {BRAND}…", markup=False)
+        run_demo(loaded, storage, OutboxSender(storage, build_sinks(loaded, storage)), out.print)
+        stored = len(storage.mentions(brand=BRAND, limit=100_000))
+    finally:
+        storage.close()
+    out.print(
+        f"{stored} mentions stored in {db}; list them with: "
+        f'brandmon mentions --db {db} --brand "{BRAND}" --since 12h',
+        markup=False,
+    )

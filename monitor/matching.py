@@ -1,0 +1,140 @@
+"""Deciding which configured brands a piece of text mentions.
+
+Terms and text are compared after NFKC + casefold.  Keywords and aliases match as whole words,
+except terms containing characters of scripts written without spaces (Chinese, Japanese, Korean,
+Thai, ...), which match as substrings.  Handles and hashtags match as ``@name`` / ``#name``
+tokens.  Any exclusion term in the text vetoes its brand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import BrandConfig
+
+# Scripts written without spaces between words.
+_SPACELESS_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x1780, 0x17FF),  # Khmer
+    (0x19E0, 0x19FF),  # Khmer Symbols
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3130, 0x318F),  # Hangul Compatibility Jamo
+    (0x31F0, 0x31FF),  # Katakana Phonetic Extensions
+    (0x3400, 0x4DBF),  # CJK Extension A
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xA960, 0xA97F),  # Hangul Jamo Extended-A
+    (0xA9E0, 0xA9FF),  # Myanmar Extended-B
+    (0xAA60, 0xAA7F),  # Myanmar Extended-A
+    (0xAC00, 0xD7FF),  # Hangul Syllables, Hangul Jamo Extended-B
+    (0xF900, 0xFAFF),  # CJK Compatibility Ideographs
+    (0x20000, 0x323AF),  # CJK Extensions B and later
+)
+
+
+def _class_body(ranges: Iterable[tuple[int, int]]) -> str:
+    """The inside of a regex character class covering the inclusive code point ``ranges``."""
+    return "".join(f"\\U{first:08x}-\\U{last:08x}" for first, last in ranges)
+
+
+_SPACELESS = _class_body(_SPACELESS_RANGES)
+_has_spaceless = re.compile(f"[{_SPACELESS}]").search
+
+
+def _combining_marks() -> str:
+    """Class body of the combining marks of spaced scripts."""
+    # Planes 0-1 hold every combining mark except variation selectors; scanning only them keeps
+    # import fast.  Consecutive code points share ``cp - index``, which groups them into runs.
+    marks = (
+        cp
+        for cp in range(0x20000)
+        if unicodedata.category(chr(cp)).startswith("M") and not _has_spaceless(chr(cp))
+    )
+    runs = (list(run) for _, run in itertools.groupby(enumerate(marks), lambda p: p[1] - p[0]))
+    return _class_body((run[0][1], run[-1][1]) for run in runs)
+
+
+# A character that continues a word.  Python's ``\w`` misses combining marks, which belong to
+# the word they sit on (else "भारत" would match inside "भारती").  Letters of spaceless scripts
+# do not continue a word: they sit right against Latin brand names ("我喜欢acme产品").
+_WORDLIKE = f"(?:[^\\W{_SPACELESS}]|[{_combining_marks()}])"
+_END = f"(?!{_WORDLIKE})"
+# Handles and hashtags end at the first word character, whatever its script.
+_TOKEN_END = r"(?!\w)"
+
+# The one-letter words Hebrew writes glued to the next word: and, the, in, as, to, from, that.
+_HEBREW_PREFIX = "[והבכלמש]"
+
+
+def normalize(text: str) -> str:
+    """Fold ``text`` for comparison: NFKC (full-width, ligatures) then casefold (ß -> ss)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _fold(terms: Iterable[str], sigil: str = "") -> set[str]:
+    """The non-blank ``terms``, normalized; with ``sigil``, as ``sigil + name`` tokens."""
+    folded = (normalize(term).strip().lstrip(sigil).strip() for term in terms)
+    return {sigil + term for term in folded if term}
+
+
+def _substring_regex(term: str) -> str:
+    return r"\s+".join(map(re.escape, term.split()))
+
+
+def _word_regex(term: str, end: str) -> str:
+    """Regex for ``term`` as whole words, followed by the ``end`` assertion.
+
+    The start boundary is checked looking back from the end of the first word, not before it:
+    then every alternative begins with a literal, and ``re`` skips straight to candidates.
+    """
+    first, *rest = term.split()
+    n = len(first)
+    start = f"(?<!{_WORDLIKE}.{{{n}}})"
+    if "\u05d0" <= first[0] <= "\u05ea":  # Hebrew: or after one or two glued prefix letters
+        start = (
+            f"(?:{start}|(?<={_HEBREW_PREFIX}.{{{n}}})(?<!{_WORDLIKE}.{{{n + 1}}})"
+            f"|(?<={_HEBREW_PREFIX}{{2}}.{{{n}}})(?<!{_WORDLIKE}.{{{n + 2}}}))"
+        )
+    return re.escape(first) + start + "".join(r"\s+" + re.escape(word) for word in rest) + end
+
+
+def _compile(terms: Iterable[str], tokens: Iterable[str] = ()) -> re.Pattern[str] | None:
+    """One regex for folded ``terms`` and ``@``/``#`` ``tokens``, longest first, or ``None``."""
+    alternatives = [
+        (term, _substring_regex(term) if _has_spaceless(term) else _word_regex(term, _END))
+        for term in terms
+    ] + [(token, _word_regex(token, _TOKEN_END)) for token in tokens]
+    if not alternatives:
+        return None
+    alternatives.sort(key=lambda pair: (-len(pair[0]), pair[0]))
+    return re.compile("|".join(regex for _, regex in alternatives))
+
+
+class BrandMatcher:
+    """Finds the configured brands a text mentions.  Build once; ``match`` every mention."""
+
+    def __init__(self, brands: Sequence[BrandConfig]) -> None:
+        self._brands: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = []
+        for brand in brands:
+            wanted = _compile(
+                _fold(itertools.chain(brand.keywords, brand.aliases)),
+                _fold(brand.handles, "@") | _fold(brand.hashtags, "#"),
+            )
+            if wanted is not None:
+                self._brands.append((brand.name, wanted, _compile(_fold(brand.exclude))))
+
+    def match(self, text: str) -> list[str]:
+        """Names of the brands ``text`` mentions, in config order (may be several, may be empty)."""
+        folded = normalize(text)
+        return [
+            name
+            for name, wanted, unwanted in self._brands
+            if wanted.search(folded) and not (unwanted is not None and unwanted.search(folded))
+        ]

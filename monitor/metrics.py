@@ -1,0 +1,53 @@
+"""Prometheus metrics of one daemon, in a registry of its own (so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.mentions = Counter(
+            "brandmon_mentions_ingested",
+            "Mentions stored, by brand and source.",
+            ["brand", "source"],
+            registry=self.registry,
+        )
+        self.poll_seconds = Histogram(
+            "brandmon_poll_duration_seconds",
+            "Time one poll of a source took.",
+            ["source"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.poll_errors = Counter(
+            "brandmon_poll_errors",
+            "Failed polls, by source and kind (timeout, http_5xx, malformed, …).",
+            ["source", "kind"],
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "brandmon_source_last_success_timestamp_seconds",
+            "Unix time of each source's last successful poll.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.level = Gauge(
+            "brandmon_brand_level",
+            "Current level per brand: 0 none, 1 watch, 2 warning, 3 crisis.",
+            ["brand"],
+            registry=self.registry,
+        )
+        self.outbox = Gauge(
+            "brandmon_outbox_alerts",
+            "Alerts in the outbox by status (pending, sent) and sink.",
+            ["status", "sink"],
+            registry=self.registry,
+        )
+        self.alert_failures = Counter(
+            "brandmon_alert_delivery_failures",
+            "Failed alert deliveries, by sink.",
+            ["sink"],
+            registry=self.registry,
+        )

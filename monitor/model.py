@@ -1,0 +1,169 @@
+"""The data model: what a source hands us, and the tables we keep.
+
+``RawMention`` is what every connector (and ``brandmon ingest``) produces: a post as the source
+gave it, before matching and scoring.  ``Mention`` is one stored mention of one brand.  A post
+that names two brands is stored once for each, because detection, triage and alerts are per brand.
+
+All datetimes are timezone-aware UTC, in Python and in both databases (sqlmodel stores them as
+UTC and hands them back aware, even from SQLite).  ``to_utc`` converts at the boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+MAX_ID_LENGTH = 500
+MAX_URL_LENGTH = 700
+
+
+def to_utc(moment: datetime | None) -> datetime | None:
+    """Return ``moment`` in UTC; naive input is taken to be UTC already."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class RawMention:
+    """A post as a source delivered it.  Counts a source does not give stay ``None``."""
+
+    source: str
+    external_id: str
+    text: str
+    url: str | None = None
+    author: str | None = None
+    author_followers: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    views: int | None = None
+    language: str | None = None
+    published_at: datetime | None = None
+    source_type: str = "unknown"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+MentionRow = dict[str, Any]
+"""A ``Mention`` as a plain dict of its columns: how the pipeline hands rows to storage."""
+
+
+class Mention(SQLModel, table=True):
+    """One mention of one brand, matched and scored."""
+
+    __table_args__ = (
+        UniqueConstraint("brand", "source", "external_id", name="uq_mention_source_id"),
+        UniqueConstraint("brand", "canonical_url", name="uq_mention_url"),
+        Index("ix_mention_brand_published", "brand", "published_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    brand: str = Field(max_length=200)
+    source: str = Field(max_length=200)
+    source_type: str = Field(max_length=50)
+    external_id: str = Field(max_length=MAX_ID_LENGTH)
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    canonical_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    author: str | None = Field(default=None, max_length=300)
+    author_followers: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    views: int | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    language: str | None = Field(default=None, max_length=20)
+    published_at: datetime = Field(index=True)
+    fetched_at: datetime
+    sentiment_compound: float
+    sentiment_label: str = Field(max_length=20)
+    reach_score: float
+    category: str | None = Field(default=None, max_length=50)
+    priority: str | None = Field(default=None, max_length=4)
+
+
+class SourceState(SQLModel, table=True):
+    """What a source needs to resume after a restart, and how healthy it is."""
+
+    source: str = Field(primary_key=True, max_length=200)
+    cursor: str | None = Field(default=None, sa_column=Column(Text))
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    consecutive_failures: int = 0
+    next_poll: datetime | None = None
+
+
+class AlertOutbox(SQLModel, table=True):
+    """An alert waiting for (or done with) delivery to one sink.
+
+    Rows are written in the same transaction as the incident change that caused them and are
+    marked sent only after the sink accepted them; ``idempotency_key`` makes a re-send after a
+    crash recognisable.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    brand: str = Field(max_length=200, index=True)
+    sink: str = Field(max_length=100)
+    kind: str = Field(max_length=50)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class Incident(SQLModel, table=True):
+    """One crisis incident of one brand, from its first level to its resolution."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    brand: str = Field(max_length=200, index=True)
+    started_at: datetime
+    level: str = Field(max_length=20)
+    peak_level: str = Field(max_length=20)
+    peak_at: datetime
+    peak_score: float
+    resolved_at: datetime | None = None
+    history: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    """JSON list of ``[time, level]`` changes."""
+    mention_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    """JSON list of the ids of the mentions that drove it (highest reach first)."""
+
+
+class BrandWatch(SQLModel, table=True):
+    """How far detection has judged a brand's buckets, so a restart never pages twice."""
+
+    brand: str = Field(primary_key=True, max_length=200)
+    judged_until: datetime
+    incident_id: int | None = None
+
+
+class SlackThread(SQLModel, table=True):
+    """The Slack message that heads an incident's thread, so escalations reply to it."""
+
+    incident_id: int = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=100)
+    ts: str = Field(max_length=50)
+
+
+class Lease(SQLModel, table=True):
+    """Who may do one piece of shared work (poll a source, judge a brand, deliver to a sink)
+    until when: several instances on one PostgreSQL database divide the work this way."""
+
+    name: str = Field(primary_key=True, max_length=300)
+    owner: str | None = Field(default=None, max_length=200)
+    until: datetime | None = None

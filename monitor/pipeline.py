@@ -1,0 +1,106 @@
+"""The one path every mention takes: match → score → store.
+
+Polled and pushed mentions (``brandmon run``, ``brandmon ingest``) go through the same
+``Pipeline`` so a mention is treated the same wherever it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from monitor.config import Config
+from monitor.matching import BrandMatcher
+from monitor.model import MAX_ID_LENGTH, MAX_URL_LENGTH, MentionRow, RawMention, to_utc, utcnow
+from monitor.scoring import SentimentScorer, VaderScorer, reach_score
+from monitor.storage import Storage
+from monitor.urls import canonical_url
+
+
+@dataclass(slots=True)
+class PipelineReport:
+    """Counts for one batch: posts received, matched to no brand, brand mentions new/known."""
+
+    received: int = 0
+    unmatched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+
+    def add(self, other: PipelineReport) -> None:
+        self.received += other.received
+        self.unmatched += other.unmatched
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+
+
+def _bounded_id(external_id: str) -> str:
+    """Ids longer than the column (some feeds use whole URLs) are replaced by a stable hash."""
+    if len(external_id) <= MAX_ID_LENGTH:
+        return external_id
+    return "sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+
+
+def _bounded_url(url: str | None) -> str | None:
+    """A canonical URL too long to index is not used for de-duplication (the id still is)."""
+    return url if url is None or len(url) <= MAX_URL_LENGTH else None
+
+
+class Pipeline:
+    def __init__(
+        self, config: Config, storage: Storage, scorer: SentimentScorer | None = None
+    ) -> None:
+        self.storage = storage
+        self.matcher = BrandMatcher(config.brands)
+        self.scorer = scorer or VaderScorer()
+
+    def process(self, raws: Iterable[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
+        """Match, score and store ``raws``; return the counts and the newly stored mentions."""
+        report = PipelineReport()
+        candidates = list(self._mentions(raws, report))
+        new = self.storage.add_mentions(candidates)
+        report.stored = len(new)
+        report.duplicates = len(candidates) - len(new)
+        return report, new
+
+    def _mentions(self, raws: Iterable[RawMention], report: PipelineReport) -> Iterator[MentionRow]:
+        fetched_at = utcnow()
+        for raw in raws:
+            report.received += 1
+            brands = self.matcher.match(raw.text)
+            if not brands:
+                report.unmatched += 1
+                continue
+            sentiment = self.scorer.score(raw.text)
+            reach = reach_score(
+                source_type=raw.source_type,
+                followers=raw.author_followers,
+                likes=raw.likes,
+                reposts=raw.reposts,
+                replies=raw.replies,
+                views=raw.views,
+            )
+            row: MentionRow = {
+                "source": raw.source,
+                "source_type": raw.source_type,
+                "external_id": _bounded_id(raw.external_id),
+                "url": raw.url,
+                "canonical_url": _bounded_url(canonical_url(raw.url)),
+                "author": raw.author,
+                "author_followers": raw.author_followers,
+                "likes": raw.likes,
+                "reposts": raw.reposts,
+                "replies": raw.replies,
+                "views": raw.views,
+                "text": raw.text,
+                "language": raw.language,
+                "published_at": to_utc(raw.published_at) or fetched_at,
+                "fetched_at": fetched_at,
+                "sentiment_compound": sentiment.compound,
+                "sentiment_label": sentiment.label,
+                "reach_score": reach,
+                "category": None,
+                "priority": None,
+            }
+            for brand in brands:
+                yield {**row, "brand": brand}

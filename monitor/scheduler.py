@@ -1,0 +1,443 @@
+"""Polling: one APScheduler job per source, each failure contained to its own source.
+
+A failing source backs off (Retry-After when the server gives one, else exponential with
+jitter, capped) by recording ``next_poll`` in its state; the job keeps its interval and simply
+skips polls that are not due, so a restart honours the back-off too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import OperationalError
+
+from alerts.outbox import OutboxSender
+from alerts.sinks import build_sinks
+from connectors.base import Connector, SourceError
+from connectors.http import make_client
+from connectors.registry import build_connector
+from monitor.config import Config, ConfigError, SourceConfig, load_config
+from monitor.health import HealthServer
+from monitor.metrics import Metrics
+from monitor.model import MentionRow, RawMention, SourceState, to_utc, utcnow
+from monitor.pipeline import Pipeline, PipelineReport
+from monitor.service import notify, watchdog_interval
+from monitor.storage import Storage, cursor_of, instance_id
+from monitor.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+DETECT_EVERY = timedelta(minutes=1)  # at most; twice per bucket for shorter buckets
+PRUNE_EVERY = timedelta(hours=1)
+STOP_TIMEOUT = 30.0
+STORAGE_PATIENCE = timedelta(minutes=2)
+POLL_LEASE = timedelta(minutes=3)  # longer than any poll (the HTTP deadline is 2 minutes)
+
+
+@dataclass(slots=True)
+class PollOutcome:
+    source: str
+    ok: bool
+    skipped: bool = False
+    found: int = 0
+    stored: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def backoff(interval: timedelta, failures: int, retry_after: float | None = None) -> timedelta:
+    """How long a source rests after its ``failures``-th consecutive failure."""
+    if retry_after is not None:
+        return min(timedelta(seconds=retry_after), MAX_BACKOFF * 24)
+    base = interval.total_seconds() * 2 ** min(failures - 1, 16)
+    capped = min(base, MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=capped * random.uniform(0.8, 1.0))
+
+
+def _backing_off(state: SourceState | None) -> bool:
+    """Whether a failing source is still resting (a healthy one polls at every interval)."""
+    if state is None or state.consecutive_failures == 0 or state.next_poll is None:
+        return False
+    return to_utc(state.next_poll) > utcnow()  # type: ignore[operator]
+
+
+class SourcePoller:
+    """Polls one source and feeds what it found through the pipeline."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        connector: Connector,
+        pipeline: Pipeline,
+        storage: Storage,
+        metrics: Metrics,
+        owner: str,
+    ) -> None:
+        self.source = source
+        self.connector = connector
+        self.pipeline = pipeline
+        self.storage = storage
+        self.metrics = metrics
+        self.owner = owner
+
+    async def _store(self, mentions: list[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
+        """Run the pipeline, waiting out a locked or unreachable database for a while.
+
+        If it stays unavailable the error propagates: the poll fails without saving the new
+        cursor, so the next poll fetches the same items again and nothing is dropped.
+        """
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                return await asyncio.to_thread(self.pipeline.process, mentions)
+            except OperationalError as exc:
+                if waited >= STORAGE_PATIENCE.total_seconds():
+                    raise
+                log.warning(
+                    "storage unavailable source=%s retry_in=%.0fs error=%s",
+                    self.source.name,
+                    delay,
+                    type(exc.orig).__name__,
+                )
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 30.0)
+
+    def _just_polled(self, state: SourceState | None) -> bool:
+        """Another instance polled this source within the last half interval."""
+        if state is None or state.last_poll is None:
+            return False
+        return to_utc(state.last_poll) > utcnow() - self.source.interval / 2  # type: ignore[operator]
+
+    async def poll(self, client: httpx.AsyncClient, *, force: bool = False) -> PollOutcome:
+        """Poll unless another instance holds the source, polled it moments ago, or it is
+        backing off (``force`` ignores the last two)."""
+        lease = f"source:{self.source.name}"
+        if not await asyncio.to_thread(self.storage.acquire, lease, self.owner, POLL_LEASE):
+            return PollOutcome(self.source.name, ok=True, skipped=True)
+        try:
+            return await self._poll(client, force)
+        finally:
+            await asyncio.to_thread(self.storage.release, lease, self.owner)
+
+    async def _poll(self, client: httpx.AsyncClient, force: bool) -> PollOutcome:
+        name = self.source.name
+        state = await asyncio.to_thread(self.storage.source_state, name)
+        if not force and (_backing_off(state) or self._just_polled(state)):
+            return PollOutcome(name, ok=True, skipped=True)
+        started = time.monotonic()
+        try:
+            result = await self.connector.poll(client, cursor_of(state))
+        except SourceError as exc:
+            seconds = time.monotonic() - started
+            failures = (state.consecutive_failures if state else 0) + 1
+            rest = backoff(self.source.interval, failures, exc.retry_after)
+            message = f"{exc.kind}: {exc}"
+            await asyncio.to_thread(
+                self.storage.record_poll_failure, name, message, next_poll=utcnow() + rest
+            )
+            self.metrics.poll_seconds.labels(name).observe(seconds)
+            self.metrics.poll_errors.labels(name, exc.kind).inc()
+            log.warning(
+                "poll failed source=%s error=%s failures=%d retry_in=%ds",
+                name,
+                message,
+                failures,
+                rest.total_seconds(),
+            )
+            return PollOutcome(name, ok=False, error=message, seconds=seconds)
+        report, new = await self._store(result.mentions)
+        await asyncio.to_thread(
+            self.storage.record_poll_success,
+            name,
+            result.cursor,
+            next_poll=utcnow() + self.source.interval,
+        )
+        outcome = PollOutcome(
+            name,
+            ok=True,
+            found=report.received,
+            stored=report.stored,
+            seconds=time.monotonic() - started,
+        )
+        self.metrics.poll_seconds.labels(name).observe(outcome.seconds)
+        self.metrics.last_success.labels(name).set(time.time())
+        for row in new:
+            self.metrics.mentions.labels(row["brand"], name).inc()
+        log.info(
+            "poll ok source=%s found=%d stored=%d not_modified=%s seconds=%.2f",
+            name,
+            outcome.found,
+            outcome.stored,
+            result.not_modified,
+            outcome.seconds,
+        )
+        return outcome
+
+
+class Daemon:
+    """Owns the storage, the pipeline, one poller per enabled source, the detection of every
+    brand and the delivery of alerts; reloads its config on SIGHUP and reports its health."""
+
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        *,
+        config_path: Path | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.storage = storage
+        self.config_path = config_path
+        self.metrics = metrics or Metrics()
+        self.owner = instance_id()
+        if freed := storage.release_orphans(self.owner):
+            log.info("freed %d lease(s) left by a stopped instance on this host", freed)
+        self._alerting = asyncio.Lock()
+        self._last_tick: float | None = None
+        self._apply(config)
+
+    def _apply(self, config: Config) -> None:
+        self.config = config
+        self._new_slots()
+        self.pipeline = Pipeline(config, self.storage)
+        self.watcher = Watcher(config, self.storage, owner=self.owner)
+        self.sender = OutboxSender(
+            self.storage, build_sinks(config, self.storage), owner=self.owner
+        )
+        self.pollers = [
+            SourcePoller(
+                source,
+                build_connector(source),
+                self.pipeline,
+                self.storage,
+                self.metrics,
+                self.owner,
+            )
+            for source in config.sources
+            if source.enabled
+        ]
+
+    @property
+    def _detect_every(self) -> timedelta:
+        buckets = [self.config.thresholds_for(b).bucket for b in self.config.brands]
+        return min(DETECT_EVERY, min(buckets) / 2)
+
+    def reload(self) -> bool:
+        """Re-read and apply the config file; an invalid one keeps the running config."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running config: %s", exc)
+            return False
+        if config.storage.url != self.config.storage.url:
+            log.warning("reload: [storage] changes take effect after a restart")
+            config = config.model_copy(update={"storage": self.config.storage})
+        self._apply(config)
+        log.info("config reloaded sources=%d brands=%d", len(self.pollers), len(config.brands))
+        return True
+
+    async def run_once(self) -> list[PollOutcome]:
+        """Poll every source once, now, whatever its back-off says; then detect and alert."""
+        self._new_slots()
+        async with self._client() as client:
+            polls = (self._limited(p.poll(client, force=True)) for p in self.pollers)
+            outcomes = list(await asyncio.gather(*polls))
+        await self.detect_and_alert()
+        return outcomes
+
+    async def detect_and_alert(self) -> None:
+        """Judge the buckets that closed and deliver what is due in the outbox."""
+        self._last_tick = time.monotonic()
+        async with self._alerting:
+            pages = await asyncio.to_thread(self.watcher.judge, utcnow())
+            report = await asyncio.to_thread(self.sender.deliver_due)
+            counts = await asyncio.to_thread(self.storage.outbox_counts)
+        for brand, level in self.watcher.levels().items():
+            self.metrics.level.labels(brand).set(int(level))
+        for (status, sink), count in counts.items():
+            self.metrics.outbox.labels(status, sink).set(count)
+        for error in report.errors:
+            self.metrics.alert_failures.labels(error.split(":", 1)[0]).inc()
+        if pages or report.sent or report.failed:
+            log.info(
+                "alerts pages=%d sent=%d failed=%d waiting=%d",
+                pages,
+                report.sent,
+                report.failed,
+                report.held,
+            )
+
+    async def prune(self) -> None:
+        """Delete mentions past ``[storage] retention``, in small batches."""
+        retention = self.config.storage.retention
+        if retention is None:
+            return
+        deleted = await asyncio.to_thread(self.storage.prune, utcnow() - retention)
+        if deleted:
+            log.info("pruned mentions=%d older_than_days=%d", deleted, retention.days)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when storage answers and the scheduler ticked recently."""
+        storage_ok = self.storage.ping()
+        age = None if self._last_tick is None else time.monotonic() - self._last_tick
+        scheduler_ok = age is not None and age < 3 * self._detect_every.total_seconds()
+        sources: dict[str, Any] = {}
+        if storage_ok:
+            for poller in self.pollers:
+                state = self.storage.source_state(poller.source.name)
+                sources[poller.source.name] = {
+                    "last_success": state.last_success if state else None,
+                    "consecutive_failures": state.consecutive_failures if state else 0,
+                    "last_error": state.last_error if state else None,
+                }
+        report = {
+            "storage": storage_ok,
+            "scheduler": {"ok": scheduler_ok, "last_tick_seconds_ago": age},
+            "sources": sources,
+        }
+        return storage_ok and scheduler_ok, report
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Poll each source at its interval until SIGTERM/SIGINT (or ``stop`` is set).
+
+        SIGHUP reloads the config between polls; in-flight polls finish first, as they do on
+        SIGTERM (bounded by ``STOP_TIMEOUT``).
+        """
+        stop = stop or asyncio.Event()
+        reload = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+        health = self._health_server()
+        watchdog = asyncio.ensure_future(self._watchdog(stop))
+        self._last_tick = time.monotonic()
+        try:
+            while True:
+                in_flight: set[asyncio.Future[PollOutcome]] = set()
+                async with self._client() as client:
+                    scheduler = self._scheduler(client, in_flight)
+                    scheduler.start()
+                    notify("READY=1", f"STATUS=polling {len(self.pollers)} source(s)")
+                    log.info("running sources=%d", len(self.pollers))
+                    await _first(stop, reload)
+                    scheduler.shutdown(wait=False)
+                    if in_flight:
+                        log.info("waiting for %d poll(s) in flight", len(in_flight))
+                        await asyncio.wait(in_flight, timeout=STOP_TIMEOUT)
+                if stop.is_set():
+                    break
+                notify("RELOADING=1")
+                reload.clear()
+                self.reload()
+            notify("STOPPING=1")
+            async with self._alerting:  # let a delivery in progress finish
+                pass
+        finally:
+            watchdog.cancel()
+            if health is not None:
+                health.stop()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+
+    def _scheduler(
+        self, client: httpx.AsyncClient, in_flight: set[asyncio.Future[PollOutcome]]
+    ) -> AsyncIOScheduler:
+        async def job(poller: SourcePoller) -> None:
+            task = asyncio.ensure_future(self._limited(poller.poll(client)))
+            in_flight.add(task)
+            try:
+                outcome = await task
+            finally:
+                in_flight.discard(task)
+            if not outcome.skipped:
+                state = "ok" if outcome.ok else "failed"
+                notify(f"STATUS=last poll: {outcome.source} {state}, {outcome.stored} new")
+
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        now = datetime.now().astimezone()
+        for poller in self.pollers:
+            seconds = poller.source.interval.total_seconds()
+            scheduler.add_job(
+                job,
+                IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
+                args=[poller],
+                id=poller.source.name,
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(seconds),
+            )
+        scheduler.add_job(
+            self.detect_and_alert,
+            IntervalTrigger(seconds=self._detect_every.total_seconds()),
+            id="detect-and-alert",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            self.prune,
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
+            id="prune",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        return scheduler
+
+    def _new_slots(self) -> None:
+        # one per event loop: a semaphore belongs to the loop that first waited on it
+        self._slots = asyncio.Semaphore(self.config.network.max_concurrent_polls)
+
+    async def _limited(self, poll: Awaitable[PollOutcome]) -> PollOutcome:
+        """Run ``poll`` when one of ``max_concurrent_polls`` slots is free: a thousand feeds
+        due at once queue here, not in the HTTP pool where waiting would count as a timeout."""
+        async with self._slots:
+            return await poll
+
+    def _client(self) -> httpx.AsyncClient:
+        network = self.config.network
+        return make_client(
+            block_private=network.block_private,
+            allow_networks=network.allow_networks,
+            max_connections=network.max_concurrent_polls,
+        )
+
+    def _health_server(self) -> HealthServer | None:
+        address = self.config.service.health_address
+        if address is None:
+            return None
+        server = HealthServer(*address, self.health, self.metrics.registry)
+        server.start()
+        return server
+
+    async def _watchdog(self, stop: asyncio.Event) -> None:
+        """Ping systemd's watchdog from the event loop: a stuck loop stops the pings."""
+        interval = watchdog_interval()
+        if interval is None:
+            return
+        while not stop.is_set():
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()

@@ -1,0 +1,8 @@
+"""Scoring a mention: its sentiment and its reach."""
+
+from __future__ import annotations
+
+from monitor.scoring.reach import reach_score
+from monitor.scoring.sentiment import Sentiment, SentimentScorer, VaderScorer
+
+__all__ = ["Sentiment", "SentimentScorer", "VaderScorer", "reach_score"]

@@ -1,0 +1,310 @@
+"""Storage on SQLite (embedded default, WAL mode) or PostgreSQL, through one SQLAlchemy engine.
+
+Inserts are batched and idempotent: ``INSERT … ON CONFLICT DO NOTHING`` against the unique
+constraints on (brand, source, external id) and (brand, canonical URL), so a mention seen twice,
+by one instance or by several at once, is stored once, and the caller learns which rows are new.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, SQLModel, col, create_engine
+
+from connectors.base import Cursor
+from monitor.model import AlertOutbox, Lease, Mention, MentionRow, SourceState, utcnow
+
+_PRIORITIES = ("P1", "P2", "P3", "P4")
+
+
+def instance_id() -> str:
+    """A name for this process among the instances sharing a database (for leases)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process with this pid runs here (our own pid means a predecessor)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def engine_for(url: str) -> Engine:
+    """Create an engine; ``postgresql://`` means psycopg 3, the driver we ship."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        if parsed.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+class Storage:
+    """All reads and writes of brandmon's tables."""
+
+    def __init__(self, url: str, *, batch_size: int = 500) -> None:
+        self.engine = engine_for(url)
+        self.batch_size = batch_size
+        self._dialect_insert = (
+            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def add_mentions(self, rows: Iterable[MentionRow]) -> list[MentionRow]:
+        """Store mention rows in batches; return those not stored before, with their ``id``.
+
+        Rows are plain dicts of ``Mention`` columns: building ORM objects would cost more than
+        scoring the text.
+        """
+        stored: list[MentionRow] = []
+        batch: list[MentionRow] = []
+        seen: set[tuple[str, ...]] = set()
+        for row in rows:
+            keys = {("id", row["brand"], row["source"], row["external_id"])}
+            if row.get("canonical_url"):
+                keys.add(("url", row["brand"], row["canonical_url"]))
+            if keys & seen:
+                continue
+            seen |= keys
+            batch.append(row)
+            if len(batch) >= self.batch_size:
+                stored += self._insert_batch(batch)
+                batch = []
+        if batch:
+            stored += self._insert_batch(batch)
+        return stored
+
+    def _insert_batch(self, batch: Sequence[MentionRow]) -> list[MentionRow]:
+        table = Mention.__table__
+        statement = (
+            self._dialect_insert(table)
+            .on_conflict_do_nothing()
+            .returning(table.c.id, table.c.brand, table.c.source, table.c.external_id)
+        )
+        with self.engine.begin() as connection:
+            inserted = connection.execute(statement, list(batch)).all()
+        by_key = {(row["brand"], row["source"], row["external_id"]): row for row in batch}
+        new: list[MentionRow] = []
+        for row_id, brand, source, external_id in inserted:
+            row = by_key[(brand, source, external_id)]
+            row["id"] = row_id
+            new.append(row)
+        return new
+
+    def mentions(
+        self,
+        *,
+        brand: str | None = None,
+        since: datetime | None = None,
+        priority: str | None = None,
+        limit: int | None = None,
+    ) -> list[Mention]:
+        """Stored mentions, newest first.  ``priority="P2"`` means P1 and P2."""
+        query = select(Mention).order_by(col(Mention.published_at).desc(), col(Mention.id).desc())
+        if brand is not None:
+            query = query.where(Mention.brand == brand)
+        if since is not None:
+            query = query.where(Mention.published_at >= since)
+        if priority is not None:
+            allowed = _PRIORITIES[: _PRIORITIES.index(priority) + 1]
+            query = query.where(col(Mention.priority).in_(allowed))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def negative_counts(
+        self, brand: str, start: datetime, end: datetime, bucket: timedelta
+    ) -> list[tuple[datetime, int]]:
+        """Negative mentions of ``brand`` per bucket in [start, end), empty buckets included."""
+        query = select(Mention.published_at).where(
+            Mention.brand == brand,
+            Mention.sentiment_label == "negative",
+            Mention.published_at >= start,
+            Mention.published_at < end,
+        )
+        buckets = max(0, math.ceil((end - start) / bucket))
+        counts = [0] * buckets
+        with self.session() as session:
+            for (published,) in session.execute(query):
+                counts[int((published - start) / bucket)] += 1
+        return [(start + bucket * i, count) for i, count in enumerate(counts)]
+
+    def top_negative(
+        self, brand: str, since: datetime, until: datetime, limit: int
+    ) -> list[Mention]:
+        """The negative mentions of ``brand`` in [since, until) with the highest reach."""
+        query = (
+            select(Mention)
+            .where(
+                Mention.brand == brand,
+                Mention.sentiment_label == "negative",
+                Mention.published_at >= since,
+                Mention.published_at < until,
+            )
+            .order_by(col(Mention.reach_score).desc(), col(Mention.id))
+            .limit(limit)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def prune(self, before: datetime, *, batch: int = 1000) -> int:
+        """Delete mentions published before ``before``, ``batch`` rows per transaction so
+        writers (polls) are never held up for long; return how many were deleted."""
+        deleted = 0
+        while True:
+            oldest = select(Mention.id).where(Mention.published_at < before).limit(batch)
+            with self.session() as session:
+                result = session.execute(delete(Mention).where(col(Mention.id).in_(oldest)))
+                session.commit()
+            deleted += result.rowcount
+            if result.rowcount < batch:
+                return deleted
+
+    def acquire(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Take the lease ``name`` for ``ttl`` unless another owner holds an unexpired one.
+
+        One conditional UPDATE decides, so of several instances racing for it exactly one wins
+        (PostgreSQL re-checks the condition on the locked row; SQLite serialises writers).
+        """
+        now = utcnow()
+        with self.session() as session:
+            session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
+            taken = session.execute(
+                update(Lease)
+                .where(
+                    Lease.name == name,
+                    or_(
+                        col(Lease.owner).is_(None),
+                        Lease.owner == owner,
+                        col(Lease.until).is_(None),
+                        col(Lease.until) < now,
+                    ),
+                )
+                .values(owner=owner, until=now + ttl)
+            )
+            session.commit()
+        return taken.rowcount == 1
+
+    def release(self, name: str, owner: str) -> None:
+        with self.session() as session:
+            session.execute(
+                update(Lease)
+                .where(Lease.name == name, Lease.owner == owner)
+                .values(owner=None, until=None)
+            )
+            session.commit()
+
+    def release_orphans(self, owner: str) -> int:
+        """Free the leases that earlier processes on this host left behind (a ``kill -9``, a
+        crash), so a restarted daemon does not wait for them to expire."""
+        host, _, _ = owner.partition(":")
+        freed = 0
+        with self.session() as session:
+            held = session.scalars(
+                select(Lease).where(col(Lease.owner).startswith(f"{host}:"))
+            ).all()
+            for lease in held:
+                pid = (lease.owner or "").split(":")[1]
+                if lease.owner != owner and not _alive(int(pid) if pid.isdigit() else -1):
+                    lease.owner, lease.until = None, None
+                    session.add(lease)
+                    freed += 1
+            session.commit()
+        return freed
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """Alerts in the outbox per (status, sink)."""
+        query = select(AlertOutbox.status, AlertOutbox.sink, func.count()).group_by(
+            AlertOutbox.status, AlertOutbox.sink
+        )
+        with self.session() as session:
+            return {(status, sink): count for status, sink, count in session.execute(query)}
+
+    def source_state(self, source: str) -> SourceState | None:
+        with self.session() as session:
+            return session.get(SourceState, source)
+
+    def record_poll_success(
+        self, source: str, cursor: Cursor, *, next_poll: datetime | None = None
+    ) -> None:
+        now = utcnow()
+        with self.session() as session:
+            state = session.get(SourceState, source) or SourceState(source=source)
+            state.cursor, state.etag, state.last_modified = (
+                cursor.cursor,
+                cursor.etag,
+                cursor.last_modified,
+            )
+            state.last_poll = state.last_success = now
+            state.last_error = None
+            state.consecutive_failures = 0
+            state.next_poll = next_poll
+            session.add(state)
+            session.commit()
+
+    def record_poll_failure(
+        self, source: str, error: str, *, next_poll: datetime | None = None
+    ) -> SourceState:
+        with self.session() as session:
+            state = session.get(SourceState, source) or SourceState(source=source)
+            state.last_poll = utcnow()
+            state.last_error = error
+            state.consecutive_failures += 1
+            state.next_poll = next_poll
+            session.add(state)
+            session.commit()
+            return state
+
+
+def cursor_of(state: SourceState | None) -> Cursor:
+    """The connector cursor saved in a source's state (empty for a new source)."""
+    if state is None:
+        return Cursor()
+    return Cursor(cursor=state.cursor, etag=state.etag, last_modified=state.last_modified)

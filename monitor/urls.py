@@ -1,0 +1,91 @@
+"""URL clean-up for de-duplication.
+
+The same article reaches us through Google Alerts, Google News, newsletters and social posts, each
+time wrapped in a redirect or decorated with tracking parameters.  ``canonical_url`` reduces those
+variants to one string so storage can recognise the article; ``unwrap_redirect`` only removes the
+Google redirect, for showing a link people can click.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+_GOOGLE_HOST = re.compile(r"^(?:www\.)?google(?:\.[a-z]{2,3}){1,2}$")
+_TRACKING_PREFIXES = ("utm_",)
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "ref_src",
+        "ref_url",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+    }
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def unwrap_redirect(url: str) -> str:
+    """The target of a Google redirect link (``https://www.google.com/url?url=...`` or ``?q=``),
+    as found in Google Alerts feeds; any other URL is returned unchanged."""
+    try:
+        parts = urlsplit(url.strip())
+        if _GOOGLE_HOST.match(parts.hostname or "") and parts.path == "/url":
+            query = dict(parse_qsl(parts.query))
+            target = query.get("url") or query.get("q") or ""
+            if urlsplit(target).scheme.lower() in _DEFAULT_PORTS:
+                return target
+    except ValueError:  # e.g. a broken IPv6 literal
+        pass
+    return url
+
+
+def canonical_url(url: str | None) -> str | None:
+    """One form for all variants of an http(s) URL, or None if ``url`` is not one.
+
+    Unwraps Google redirects, lowercases scheme and host, drops user info, default ports, the
+    fragment and tracking parameters, sorts the remaining parameters and removes a trailing slash
+    from the path.
+    """
+    if not url or not url.strip():
+        return None
+    try:
+        parts = urlsplit(unwrap_redirect(url.strip()))
+        port = parts.port
+    except ValueError:  # a broken IPv6 literal or a non-numeric port
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path.rstrip("/") or "/"
+    params = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not _is_tracking(key)
+    ]
+    # Sort by name only: the order of repeated parameters can matter (a=1&a=2).
+    query = urlencode(sorted(params, key=lambda item: item[0]))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)

@@ -1,0 +1,225 @@
+"""From stored mentions to incidents and alerts: the daemon's side of detection.
+
+Each brand has a ``Detector`` fed with its negative mentions per closed bucket.  A bucket is
+judged ``GRACE`` buckets after it closed, so posts that a source indexes a little late still
+count.  How far a brand was judged is stored (``BrandWatch``) in the same transaction as the
+incidents and outbox rows its buckets produced, so a restart neither pages twice nor skips a
+bucket: on start the detector re-learns its baseline by replaying the stored history silently,
+then carries on from where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from alerts.outbox import enqueue
+from monitor.config import Config
+from monitor.detection import Detector, DetectorSettings, Level, Step
+from monitor.model import BrandWatch, Incident, Mention, to_utc
+from monitor.storage import Storage, instance_id
+
+log = logging.getLogger(__name__)
+
+GRACE = 1
+JUDGE_LEASE = timedelta(minutes=5)
+TOP_MENTIONS = 5
+
+
+def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
+    """The start of the bucket holding ``moment`` (buckets are aligned to the Unix epoch)."""
+    size = bucket.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // size * size, UTC)
+
+
+class BrandWatcher:
+    """Judges one brand's buckets and records incidents and alerts."""
+
+    def __init__(
+        self,
+        brand: str,
+        settings: DetectorSettings,
+        storage: Storage,
+        sinks: list[str],
+        owner: str,
+    ) -> None:
+        self.brand = brand
+        self.owner = owner
+        self.settings = settings
+        self.storage = storage
+        self.sinks = sinks
+        self.detector = Detector(settings)
+        self.judged_until: datetime | None = None
+        self.incident_id: int | None = None
+
+    def resume(self, now: datetime) -> None:
+        """Re-learn the baseline from stored history, up to where the last run stopped."""
+        with self.storage.session() as session:
+            watch = session.get(BrandWatch, self.brand)
+        until = to_utc(watch.judged_until) if watch else self._due(now)
+        assert until is not None
+        self.incident_id = watch.incident_id if watch else None
+        start = until - self.settings.history - self.settings.warmup
+        for at, count in self.storage.negative_counts(
+            self.brand, start, until, self.settings.bucket
+        ):
+            self.detector.step(at, count)
+        self.judged_until = until
+
+    def _due(self, now: datetime) -> datetime:
+        return bucket_floor(now, self.settings.bucket) - GRACE * self.settings.bucket
+
+    def judge(self, now: datetime) -> int:
+        """Judge every bucket that closed (plus grace) since the last call; return pages.
+
+        Several instances may share the database: the brand's lease lets one judge at a time,
+        and an instance that finds the brand judged further than it knows (by another instance)
+        re-learns it from storage first.
+        """
+        lease = f"brand:{self.brand}"
+        if not self.storage.acquire(lease, self.owner, JUDGE_LEASE):
+            return 0
+        try:
+            with self.storage.session() as session:
+                watch = session.get(BrandWatch, self.brand)
+            stored = to_utc(watch.judged_until) if watch else None
+            if self.judged_until is None or (stored is not None and stored != self.judged_until):
+                self.detector = Detector(self.settings)
+                self.resume(now)
+            return self._judge(now)
+        finally:
+            self.storage.release(lease, self.owner)
+
+    def _judge(self, now: datetime) -> int:
+        assert self.judged_until is not None
+        due = self._due(now)
+        if due <= self.judged_until:
+            return 0
+        counts = self.storage.negative_counts(
+            self.brand, self.judged_until, due, self.settings.bucket
+        )
+        pages = 0
+        with self.storage.session() as session:
+            for at, count in counts:
+                step = self.detector.step(at, count)
+                if step.event:
+                    pages += self._record(session, step)
+            session.merge(
+                BrandWatch(brand=self.brand, judged_until=due, incident_id=self.incident_id)
+            )
+            session.commit()
+        self.judged_until = due
+        return pages
+
+    def _record(self, session: Session, step: Step) -> int:
+        """Write the incident change of ``step`` and, for a page or resolution, its alerts."""
+        incident = self.detector.incident or self.detector.incidents[-1]
+        row = session.get(Incident, self.incident_id) if self.incident_id else None
+        if step.event == "opened" or row is None:
+            row = Incident(
+                brand=self.brand,
+                started_at=incident.started,
+                level=step.level.name,
+                peak_level=step.level.name,
+                peak_at=step.at,
+                peak_score=step.score,
+            )
+            session.add(row)
+            session.flush()
+            self.incident_id = row.id
+        row.level = step.level.name
+        row.peak_level = incident.peak_level.name
+        row.peak_at, row.peak_score = incident.peak_at, incident.peak_score
+        row.resolved_at = incident.resolved
+        row.history = json.dumps([[at.isoformat(), level.name] for at, level in incident.levels])
+        top = self.storage.top_negative(
+            self.brand, step.at - timedelta(hours=1), step.at + self.settings.bucket, TOP_MENTIONS
+        )
+        if step.page:
+            known = json.loads(row.mention_ids)
+            row.mention_ids = json.dumps(known + [m.id for m in top if m.id not in known])
+        session.add(row)
+        if not (step.page or step.event == "resolved"):
+            return 0
+        kind = "page" if step.page else "resolved"
+        payload = self._payload(step, row, top)
+        key = f"{self.brand}:{row.id}:{step.at.isoformat()}:{kind}:{step.level.name}"
+        enqueue(session, key=key, brand=self.brand, kind=kind, payload=payload, sinks=self.sinks)
+        log.info(
+            "alert queued brand=%s incident=%s kind=%s level=%s score=%.1f",
+            self.brand,
+            row.id,
+            kind,
+            step.level.name,
+            step.score,
+        )
+        return int(step.page)
+
+    def _previous_window(self, step: Step) -> float:
+        """Negative mentions in the window before the one that fired, for the growth rate."""
+        width = step.evidence.buckets
+        recent = list(self.detector.recent)
+        return sum(recent[-2 * width : -width]) if width else 0.0
+
+    def _payload(self, step: Step, row: Incident, top: list[Mention]) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "incident_id": row.id,
+            "event": step.event,
+            "level": step.level.name,
+            "at": step.at.isoformat(),
+            "started_at": row.started_at.isoformat(),
+            "peak_level": row.peak_level,
+            "peak_at": row.peak_at.isoformat(),
+            "score": round(step.score, 2),
+            "negative": step.evidence.observed,
+            "expected": round(step.evidence.expected, 2),
+            "window_minutes": int(self.settings.bucket.total_seconds() // 60)
+            * step.evidence.buckets,
+            "previous_window": self._previous_window(step),
+            "thresholds": dict(
+                zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)
+            ),
+            "top_mentions": [
+                {
+                    "id": m.id,
+                    "source": m.source,
+                    "author": m.author,
+                    "followers": m.author_followers,
+                    "reach": m.reach_score,
+                    "text": m.text,
+                    "url": m.url,
+                    "category": m.category,
+                    "published_at": m.published_at.isoformat(),
+                }
+                for m in top
+            ],
+        }
+
+
+class Watcher:
+    """One ``BrandWatcher`` per configured brand."""
+
+    def __init__(self, config: Config, storage: Storage, *, owner: str | None = None) -> None:
+        sinks = list(config.alerts.sinks)
+        owner = owner or instance_id()
+        self.brands = [
+            BrandWatcher(
+                brand.name,
+                DetectorSettings.from_config(config.thresholds_for(brand)),
+                storage,
+                sinks,
+                owner,
+            )
+            for brand in config.brands
+        ]
+
+    def judge(self, now: datetime) -> int:
+        return sum(brand.judge(now) for brand in self.brands)
+
+    def levels(self) -> dict[str, Level]:
+        return {brand.brand: brand.detector.level for brand in self.brands}

@@ -1,0 +1,147 @@
+"""Detection in the daemon: stored mentions → incidents → outbox → console, across restarts."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from alerts.console import ConsoleSink
+from alerts.outbox import OutboxSender
+from monitor.config import parse_config
+from monitor.model import AlertOutbox, BrandWatch, Incident, Mention, MentionRow
+from monitor.storage import Storage
+from monitor.watcher import Watcher
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+
+CONFIG = """
+[[brands]]
+name = "Acme"
+keywords = ["acme"]
+
+[detection]
+history = "2d"
+warmup = "1d"
+"""
+
+
+def negative(i: int, at: datetime, reach: float = 1.0, author: str = "someone") -> MentionRow:
+    return Mention(
+        brand="Acme",
+        source="x",
+        source_type="x",
+        external_id=f"m{i}",
+        url=f"https://x.com/{author}/status/{i}",
+        author=author,
+        text=f"acme ruined my order {i}",
+        published_at=at,
+        fetched_at=at,
+        sentiment_compound=-0.6,
+        sentiment_label="negative",
+        reach_score=reach,
+    ).model_dump(exclude={"id"})
+
+
+def seed_history(storage: Storage) -> datetime:
+    """Two quiet days (a complaint every 30 min), then a wave; returns when the wave starts."""
+    rows = [negative(i, T0 + STEP * 6 * i) for i in range(2 * 48)]
+    wave_start = T0 + timedelta(days=2)
+    for b, count in enumerate((2, 3, 4, 6, 9, 14, 20, 28)):
+        for k in range(count):
+            reach = 60.0 if (b, k) == (4, 0) else 2.0
+            author = "bignews" if reach > 50 else f"user{b}_{k}"
+            rows.append(negative(1000 + 100 * b + k, wave_start + STEP * b, reach, author))
+    storage.add_mentions(rows)
+    return wave_start
+
+
+def judge_until(watcher: Watcher, start: datetime, end: datetime) -> int:
+    pages, now = 0, start
+    while now <= end:
+        pages += watcher.judge(now)
+        now += STEP
+    return pages
+
+
+def test_a_wave_pages_once_per_level_and_resolves_exactly_once(storage: Storage) -> None:
+    config = parse_config(CONFIG, "test.toml")
+    wave_start = seed_history(storage)
+    watcher = Watcher(config, storage)
+    pages = judge_until(watcher, wave_start - timedelta(hours=1), wave_start + timedelta(hours=1))
+    assert pages >= 2  # opened, then escalated
+
+    # a restart mid-incident: new watcher, same database — nothing is paged twice
+    again = Watcher(config, storage)
+    more = judge_until(again, wave_start + timedelta(hours=1), wave_start + timedelta(hours=4))
+    assert more == 0
+
+    with storage.session() as session:
+        rows = session.scalars(select(AlertOutbox).order_by(AlertOutbox.id)).all()
+        incidents = session.scalars(select(Incident)).all()
+        watch = session.get(BrandWatch, "Acme")
+    kinds = [(r.kind, json.loads(r.payload)["level"]) for r in rows]
+    assert kinds[0] == ("page", "watch") or kinds[0][0] == "page"
+    assert kinds[-1][0] == "resolved"
+    assert len([k for k in kinds if k[0] == "resolved"]) == 1
+    levels = [level for kind, level in kinds if kind == "page"]
+    assert levels == sorted(set(levels), key=["watch", "warning", "crisis"].index)
+    assert len(incidents) == 1 and incidents[0].resolved_at is not None
+    assert incidents[0].peak_level in ("warning", "crisis")
+    assert watch is not None and watch.judged_until > wave_start + timedelta(hours=3)
+    top = [json.loads(r.payload)["top_mentions"][0]["author"] for r in rows if r.kind == "page"]
+    assert top[-1] == "bignews"  # the most influential complaint leads once it is there
+    assert all(r.sink == "console" and r.status == "pending" for r in rows)
+
+
+def test_the_outbox_delivers_in_order_and_only_once(storage: Storage) -> None:
+    config = parse_config(CONFIG, "test.toml")
+    wave_start = seed_history(storage)
+    judge_until(Watcher(config, storage), wave_start, wave_start + timedelta(hours=4))
+    stream = io.StringIO()
+    sender = OutboxSender(storage, [ConsoleSink(stream)])
+    report = sender.deliver_due()
+    assert report.sent >= 3 and report.failed == 0
+    heads = [line for line in stream.getvalue().splitlines() if line.startswith("[")]
+    assert [head.split("]")[0] for head in heads] == ["[WARNING", "[CRISIS", "[RESOLVED"]
+    assert "13 negative mentions in the last 15 min, 0.4 expected" in heads[0]
+    assert "×6.5 on the previous 15 min" in heads[0]
+    assert "bignews (reach 60.0, x)" in stream.getvalue()
+    assert sender.deliver_due().sent == 0
+    with storage.session() as session:
+        statuses = {r.status for r in session.scalars(select(AlertOutbox))}
+    assert statuses == {"sent"}
+
+
+def test_backtest_over_stored_mentions_reports_what_would_have_paged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    db = tmp_path / "brandmon.db"
+    storage = Storage(f"sqlite:///{db}")
+    storage.create_schema()
+    wave_start = seed_history(storage)
+    storage.close()
+    config = tmp_path / "brandmon.toml"
+    config.write_text(f'[storage]\nurl = "sqlite:///{db}"\n' + CONFIG)
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--config",
+            str(config),
+            "--from",
+            T0.isoformat(),
+            "--to",
+            (wave_start + timedelta(hours=6)).isoformat(),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Acme:"
+    assert lines[1] == "  648 buckets, 1 incident(s), 2 page(s)"
+    assert any(line.startswith("  page at 2026-11-04T00:15:00+00:00: warning") for line in lines)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from connectors.base import Cursor
+from monitor.model import Mention, MentionRow, utcnow
+from monitor.storage import Storage, cursor_of
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def mention(
+    external_id: str,
+    *,
+    brand: str = "Acme",
+    source: str = "x",
+    url: str | None = None,
+    minutes: int = 0,
+) -> MentionRow:
+    return Mention(
+        brand=brand,
+        source=source,
+        source_type=source,
+        external_id=external_id,
+        url=url,
+        canonical_url=url,
+        text=f"acme post {external_id}",
+        published_at=T0 + timedelta(minutes=minutes),
+        fetched_at=T0,
+        sentiment_compound=0.0,
+        sentiment_label="neutral",
+        reach_score=1.0,
+    ).model_dump(exclude={"id"})
+
+
+def test_the_same_mention_twice_is_stored_once(storage: Storage) -> None:
+    first = storage.add_mentions([mention(str(i), minutes=i) for i in range(7)])
+    assert [m["external_id"] for m in first] == [str(i) for i in range(7)]
+    assert all(m["id"] is not None for m in first)
+    again = storage.add_mentions([mention("3"), mention("7", minutes=7)])
+    assert [m["external_id"] for m in again] == ["7"]
+    assert len(storage.mentions()) == 8
+
+
+def test_duplicates_within_one_batch_are_stored_once(storage: Storage) -> None:
+    new = storage.add_mentions([mention("1"), mention("1"), mention("2")])
+    assert [m["external_id"] for m in new] == ["1", "2"]
+
+
+def test_same_canonical_url_from_another_source_is_a_duplicate(storage: Storage) -> None:
+    url = "https://example.com/article"
+    storage.add_mentions([mention("a", source="google-alerts", url=url)])
+    new = storage.add_mentions([mention("b", source="google-news", url=url)])
+    assert new == []
+    assert len(storage.mentions()) == 1
+
+
+def test_one_post_is_kept_once_per_brand(storage: Storage) -> None:
+    new = storage.add_mentions([mention("1", brand="Acme"), mention("1", brand="Globex")])
+    assert {m["brand"] for m in new} == {"Acme", "Globex"}
+    assert [m.brand for m in storage.mentions(brand="Globex")] == ["Globex"]
+
+
+def test_listing_filters_and_orders_newest_first(storage: Storage) -> None:
+    storage.add_mentions([mention(str(i), minutes=10 * i) for i in range(5)])
+    since = storage.mentions(since=T0 + timedelta(minutes=25))
+    assert [m.external_id for m in since] == ["4", "3"]
+    assert [m.external_id for m in storage.mentions(limit=2)] == ["4", "3"]
+
+
+def test_priority_filter_includes_more_urgent(storage: Storage) -> None:
+    rows = [mention(str(i)) for i in range(4)]
+    for row, priority in zip(rows, ["P1", "P2", "P3", None], strict=True):
+        row["priority"] = priority
+    storage.add_mentions(rows)
+    assert {m.priority for m in storage.mentions(priority="P2")} == {"P1", "P2"}
+    assert {m.priority for m in storage.mentions(priority="P1")} == {"P1"}
+
+
+def test_source_state_survives_a_new_storage_object(db_url: str) -> None:
+    first = Storage(db_url)
+    first.create_schema()
+    first.record_poll_success("feed", Cursor(etag='"v1"', last_modified="Tue, 24 Nov 2026"))
+    first.record_poll_failure("feed", "http_5xx: 503", next_poll=utcnow() + timedelta(minutes=5))
+    state = first.record_poll_failure("feed", "timeout: read timed out")
+    first.close()
+
+    again = Storage(db_url)
+    saved = again.source_state("feed")
+    again.close()
+    assert state.consecutive_failures == 2
+    assert saved is not None
+    assert saved.consecutive_failures == 2
+    assert saved.last_error == "timeout: read timed out"
+    assert saved.last_success is not None
+    assert cursor_of(saved) == Cursor(etag='"v1"', last_modified="Tue, 24 Nov 2026")
+
+
+def test_success_resets_the_failure_count(storage: Storage) -> None:
+    storage.record_poll_failure("feed", "connect: refused")
+    storage.record_poll_success("feed", Cursor(cursor="abc"))
+    saved = storage.source_state("feed")
+    assert saved is not None
+    assert (saved.consecutive_failures, saved.last_error, saved.cursor) == (0, None, "abc")
+
+
+def test_new_source_has_an_empty_cursor(storage: Storage) -> None:
+    assert cursor_of(storage.source_state("never-polled")) == Cursor()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+    storage = Storage(f"sqlite:///{tmp_path / 'wal.db'}")
+    storage.create_schema()
+    with storage.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    storage.close()
+
+
+def test_pruning_deletes_only_old_mentions_in_batches(storage: Storage) -> None:
+    storage.add_mentions([mention(str(i), minutes=i) for i in range(10)])
+    deleted = storage.prune(T0 + timedelta(minutes=7), batch=3)
+    assert deleted == 7
+    assert sorted(m.external_id for m in storage.mentions()) == ["7", "8", "9"]
+    assert storage.prune(T0 + timedelta(minutes=7), batch=3) == 0
+
+
+def test_a_lease_has_one_owner_until_it_expires_or_is_released(storage: Storage) -> None:
+    assert storage.acquire("source:feed", "a", timedelta(minutes=5))
+    assert not storage.acquire("source:feed", "b", timedelta(minutes=5))
+    assert storage.acquire("source:feed", "a", timedelta(minutes=5))  # renewal
+    storage.release("source:feed", "b")  # not b's to release
+    assert not storage.acquire("source:feed", "b", timedelta(minutes=5))
+    storage.release("source:feed", "a")
+    assert storage.acquire("source:feed", "b", timedelta(seconds=-1))  # already expired
+    assert storage.acquire("source:feed", "a", timedelta(minutes=5))  # so a takes it over
+
+
+def test_leases_of_dead_processes_on_this_host_are_freed(storage: Storage) -> None:
+    from monitor.storage import instance_id
+
+    me = instance_id()
+    host = me.split(":")[0]
+    gone_pid = 2**22 + 12345  # above the kernel's default pid_max: never a live process
+    assert storage.acquire("source:a", f"{host}:{gone_pid}:abc", timedelta(minutes=5))
+    assert storage.acquire("source:b", f"otherhost:{gone_pid}:abc", timedelta(minutes=5))
+    assert storage.acquire("source:c", me, timedelta(minutes=5))
+    assert storage.release_orphans(me) == 1
+    assert storage.acquire("source:a", me, timedelta(minutes=5))
+    assert not storage.acquire("source:b", me, timedelta(minutes=5))  # other hosts: wait
