@@ -223,7 +223,8 @@ def test_kill_9_during_a_poll_loses_nothing(httpserver: HTTPServer, tmp_path: Pa
 
     # not an ordered expectation: the two sources poll concurrently, in either order
     httpserver.expect_request("/good").respond_with_handler(first_is_slow)
-    httpserver.expect_request("/down").respond_with_data(FEED, content_type="application/rss+xml")
+    other = FEED.replace("/1<", "/2<").replace(">1<", ">2<")  # a different item
+    httpserver.expect_request("/down").respond_with_data(other, content_type="application/rss+xml")
     config = write_config(tmp_path, httpserver)
     script = Path(sys.executable).parent / "brandmon"
     first = subprocess.Popen([script, "run", "--config", str(config)], stderr=subprocess.DEVNULL)
@@ -244,7 +245,7 @@ def test_kill_9_during_a_poll_loses_nothing(httpserver: HTTPServer, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     # ... which the restart frees at once instead of waiting for it to expire
     assert "good: 1 found, 1 new" in result.stdout
-    assert [m.external_id for m in storage.mentions(brand="Acme")] == ["1"]
+    assert sorted(m.external_id for m in storage.mentions(brand="Acme")) == ["1", "2"]
     storage.close()
 
 
