@@ -22,6 +22,10 @@ CONNECTORS: dict[str, str] = {
 }
 
 
+PUSH_TYPES = frozenset({"webhook"})
+"""Source types that are not polled: other tools push their mentions to brandmon."""
+
+
 def build_connector(source: SourceConfig) -> Connector:
     """The connector for a polled source (push sources such as ``webhook`` have none)."""
     module, _, name = CONNECTORS[source.type].partition(":")

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,7 +23,7 @@ class _Line(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     id: str | None = None
-    source: str = Field(default="jsonl", min_length=1, max_length=200)
+    source: str | None = Field(default=None, min_length=1, max_length=200)
     text: str = Field(min_length=1)
     author: str | None = None
     followers: int | None = Field(default=None, ge=0)
@@ -56,28 +57,43 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[RawMention | LineError]:
         if not line.strip():
             continue
         try:
-            item = _Line.model_validate(json.loads(line))
+            yield parse_mention(json.loads(line))
         except json.JSONDecodeError as exc:
             yield LineError(number, f"not JSON ({exc.msg} at column {exc.colno})")
-            continue
-        except ValidationError as exc:
-            yield LineError(number, _describe(exc))
-            continue
-        yield RawMention(
-            source=item.source,
-            source_type=item.source.lower(),
-            external_id=item.id or item.url or "",
-            text=item.text,
-            url=item.url,
-            author=item.author,
-            author_followers=item.followers,
-            likes=item.likes,
-            reposts=item.reposts,
-            replies=item.replies,
-            views=item.views,
-            language=item.lang,
-            published_at=item.published_at,
-        )
+        except MentionError as exc:
+            yield LineError(number, str(exc))
+
+
+class MentionError(ValueError):
+    """A mention object that cannot be used; the message names every bad field."""
+
+
+def parse_mention(data: Any, *, source: str | None = None) -> RawMention:
+    """One decoded mention object, as ``brandmon ingest`` and the webhook source accept it.
+
+    ``source`` (a push endpoint's configured name) overrides the object's own ``source``,
+    which then only says where the post was written (its ``source_type``, used for reach).
+    """
+    try:
+        item = _Line.model_validate(data)
+    except ValidationError as exc:
+        raise MentionError(_describe(exc)) from None
+    origin = item.source or source or "jsonl"
+    return RawMention(
+        source=source or origin,
+        source_type=origin.lower(),
+        external_id=item.id or item.url or "",
+        text=item.text,
+        url=item.url,
+        author=item.author,
+        author_followers=item.followers,
+        likes=item.likes,
+        reposts=item.reposts,
+        replies=item.replies,
+        views=item.views,
+        language=item.lang,
+        published_at=item.published_at,
+    )
 
 
 def _describe(exc: ValidationError) -> str:

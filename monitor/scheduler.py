@@ -12,7 +12,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,10 +25,11 @@ from sqlalchemy.exc import OperationalError
 
 from alerts.outbox import OutboxSender
 from alerts.sinks import build_sinks
-from connectors.base import Connector, SourceError
+from connectors.base import Connector, Cursor, SourceError
 from connectors.http import make_client
-from connectors.registry import build_connector
-from monitor.config import Config, ConfigError, SourceConfig, load_config
+from connectors.registry import PUSH_TYPES, build_connector
+from connectors.webhook import WebhookServer
+from monitor.config import Config, ConfigError, SourceConfig, WebhookSource, load_config
 from monitor.health import HealthServer
 from monitor.metrics import Metrics
 from monitor.model import MentionRow, RawMention, SourceState, to_utc, utcnow
@@ -208,6 +209,7 @@ class Daemon:
             log.info("freed %d lease(s) left by a stopped instance on this host", freed)
         self._alerting = asyncio.Lock()
         self._last_tick: float | None = None
+        self._push_servers: list[WebhookServer] = []
         self._apply(config)
 
     def _apply(self, config: Config) -> None:
@@ -228,7 +230,12 @@ class Daemon:
                 self.owner,
             )
             for source in config.sources
-            if source.enabled
+            if source.enabled and source.type not in PUSH_TYPES
+        ]
+        self.pushed = [
+            source
+            for source in config.sources
+            if source.enabled and isinstance(source, WebhookSource)
         ]
 
     @property
@@ -246,9 +253,39 @@ class Daemon:
         if config.storage.url != self.config.storage.url:
             log.warning("reload: [storage] changes take effect after a restart")
             config = config.model_copy(update={"storage": self.config.storage})
+        self._stop_push()
         self._apply(config)
+        self._start_push()
         log.info("config reloaded sources=%d brands=%d", len(self.pollers), len(config.brands))
         return True
+
+    def _start_push(self) -> None:
+        """Open an endpoint per push source; one that cannot open is logged, not fatal."""
+        for source in self.pushed:
+            try:
+                server = WebhookServer(source, self._ingest_pushed(source.name))
+            except (ValueError, OSError) as exc:
+                log.error("push endpoint not started source=%s: %s", source.name, exc)
+                self.storage.record_poll_failure(source.name, f"listen: {exc}")
+                continue
+            server.start()
+            self._push_servers.append(server)
+
+    def _stop_push(self) -> None:
+        for server in self._push_servers:
+            server.stop()
+        self._push_servers = []
+
+    def _ingest_pushed(self, source: str) -> Callable[[list[RawMention]], PipelineReport]:
+        def ingest(mentions: list[RawMention]) -> PipelineReport:
+            report, new = self.pipeline.process(mentions)
+            self.storage.record_poll_success(source, Cursor())
+            self.metrics.last_success.labels(source).set(time.time())
+            for row in new:
+                self.metrics.mentions.labels(row["brand"], source).inc()
+            return report
+
+        return ingest
 
     async def run_once(self) -> list[PollOutcome]:
         """Poll every source once, now, whatever its back-off says; then detect and alert."""
@@ -297,9 +334,10 @@ class Daemon:
         scheduler_ok = age is not None and age < 3 * self._detect_every.total_seconds()
         sources: dict[str, Any] = {}
         if storage_ok:
-            for poller in self.pollers:
-                state = self.storage.source_state(poller.source.name)
-                sources[poller.source.name] = {
+            names = [p.source.name for p in self.pollers] + [s.name for s in self.pushed]
+            for name in names:
+                state = self.storage.source_state(name)
+                sources[name] = {
                     "last_success": state.last_success if state else None,
                     "consecutive_failures": state.consecutive_failures if state else 0,
                     "last_error": state.last_error if state else None,
@@ -324,6 +362,7 @@ class Daemon:
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         health = self._health_server()
+        self._start_push()
         watchdog = asyncio.ensure_future(self._watchdog(stop))
         self._last_tick = time.monotonic()
         try:
@@ -349,6 +388,7 @@ class Daemon:
                 pass
         finally:
             watchdog.cancel()
+            self._stop_push()
             if health is not None:
                 health.stop()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from pytest_httpserver import HTTPServer
+from sqlalchemy.exc import OperationalError
 from werkzeug import Request, Response
 
 from monitor.config import parse_config
@@ -60,6 +61,13 @@ def write_config(tmp_path: Path, server: HTTPServer) -> Path:
     return path
 
 
+def both_polled(storage: Storage) -> bool:
+    try:
+        return storage.source_state("down") is not None and bool(storage.mentions())
+    except OperationalError:  # the daemon has not created the schema yet
+        return False
+
+
 def test_daemon_polls_and_exits_cleanly_on_sigterm(httpserver: HTTPServer, tmp_path: Path) -> None:
     httpserver.expect_request("/good").respond_with_data(FEED, content_type="application/rss+xml")
     httpserver.expect_request("/down").respond_with_data("busy", status=503)
@@ -71,10 +79,7 @@ def test_daemon_polls_and_exits_cleanly_on_sigterm(httpserver: HTTPServer, tmp_p
     try:
         deadline = time.monotonic() + 20
         storage = Storage(f"sqlite:///{tmp_path / 'brandmon.db'}")
-        while time.monotonic() < deadline:
-            state = storage.source_state("down") if (tmp_path / "brandmon.db").exists() else None
-            if state is not None and storage.mentions():
-                break
+        while time.monotonic() < deadline and not both_polled(storage):
             time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
