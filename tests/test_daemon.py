@@ -179,11 +179,16 @@ def test_service_notifies_systemd_reports_health_and_reloads(
         received("READY=1")
         received("WATCHDOG=1")
         received("STATUS=last poll: good ok")
-        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+        def healthz() -> httpx.Response:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+        # the two sources poll concurrently: wait for the failing one to have reported too
+        wait_for(lambda: healthz().json()["sources"]["down"]["consecutive_failures"] >= 1)
+        health = healthz()
         assert health.status_code == 200
         report = health.json()
         assert report["ok"] is True and report["storage"] is True
-        assert report["sources"]["down"]["consecutive_failures"] >= 1
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'brandmon_mentions_ingested_total{brand="Acme",source="good"} 1.0' in metrics
         assert 'brandmon_poll_errors_total{kind="http_5xx",source="down"}' in metrics
