@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.config import EMBEDDED, Config, ConfigError, config_path, load_config, parse_duration
+from monitor.config import (
+    EMBEDDED,
+    Config,
+    ConfigError,
+    WebhookSource,
+    config_path,
+    load_config,
+    parse_duration,
+)
 from monitor.jsonl import LineError, read_jsonl
 from monitor.model import Mention, RawMention, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
@@ -88,8 +96,11 @@ def check_config(config: ConfigOption = None) -> None:
         )
     for source in loaded.sources:
         state = "" if source.enabled else " (disabled)"
-        every = int(source.interval.total_seconds())
-        out.print(f"source {source.name}: {source.type} every {every}s{state}", markup=False)
+        if isinstance(source, WebhookSource):
+            how = f"listening on http://{source.bind}:{source.port}{source.path}"
+        else:
+            how = f"every {int(source.interval.total_seconds())}s"
+        out.print(f"source {source.name}: {source.type} {how}{state}", markup=False)
     out.print(f"storage: {loaded.storage.url.split('@')[-1]}", markup=False)
     out.print(f"alert sinks: {', '.join(loaded.alerts.sinks)}", markup=False)
     for key, variable in loaded.secret_variables():
