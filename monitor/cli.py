@@ -67,6 +67,19 @@ def _storage(config: Config) -> Storage:
     return storage
 
 
+def _on_file(config: Config, db: Path | None) -> Config:
+    """``config`` reading the existing SQLite file ``db`` (``--db``) instead of its storage."""
+    if db is None:
+        return config
+    if not db.exists():
+        raise typer.BadParameter(f"{db} does not exist", param_hint="--db")
+    storage = config.storage.model_copy(update={"url": f"sqlite:///{db}"})
+    return config.model_copy(update={"storage": storage})
+
+
+DbOption = Annotated[Path | None, typer.Option(help="Read this SQLite file instead of [storage].")]
+
+
 def _parse_since(value: str | None) -> datetime | None:
     """``--since`` takes an ISO time (``2026-11-24T08:00``) or an age (``24h``, ``7d``)."""
     if value is None:
@@ -248,9 +261,7 @@ def mentions(
         str | None, typer.Option(help="Only P1, or P1–P2, … (P1 is the most urgent).")
     ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
-    db: Annotated[
-        Path | None, typer.Option(help="Read this SQLite file instead of [storage].")
-    ] = None,
+    db: DbOption = None,
     form: Annotated[
         Literal["table", "json"], typer.Option("--format", help="table or json (one per line).")
     ] = "table",
@@ -258,12 +269,7 @@ def mentions(
     """List stored mentions, newest first."""
     if priority is not None and priority not in ("P1", "P2", "P3", "P4"):
         raise typer.BadParameter("expected P1, P2, P3 or P4", param_hint="--priority")
-    loaded = _config(config)
-    if db is not None:
-        if not db.exists():
-            raise typer.BadParameter(f"{db} does not exist", param_hint="--db")
-        storage_config = loaded.storage.model_copy(update={"url": f"sqlite:///{db}"})
-        loaded = loaded.model_copy(update={"storage": storage_config})
+    loaded = _on_file(_config(config), db)
     storage = _storage(loaded)
     try:
         found = storage.mentions(
@@ -375,6 +381,47 @@ def backtest(
 
 
 @app.command()
+def report(
+    brand: Annotated[str, typer.Option(help="The brand to report on.")],
+    since: Annotated[
+        str, typer.Option(help="Start: an ISO time or an age such as 24h or 7d.")
+    ] = "7d",
+    until: Annotated[str | None, typer.Option(help="End (default: now).")] = None,
+    out_html: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write one self-contained HTML page of charts, incidents and top mentions for a brand."""
+    loaded = _on_file(_config(config), db)
+    start, end = _parse_since(since), _parse_since(until) or utcnow()
+    assert start is not None
+    storage = _storage(loaded)
+    try:
+        _write_report(loaded, storage, brand, start, end, out_html)
+    finally:
+        storage.close()
+
+
+def _write_report(
+    config: Config, storage: Storage, brand: str, start: datetime, end: datetime, path: Path
+) -> None:
+    from monitor.report import build_report, render_html
+
+    try:
+        built = build_report(config, storage, brand, start, end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--brand") from None
+    path.write_text(render_html(built), encoding="utf-8")
+    out.print(
+        f"report {path}: {built.volume} mentions, {built.negative} negative, "
+        f"{len(built.incidents)} incident(s)",
+        markup=False,
+    )
+
+
+@app.command()
 def demo(
     config: ConfigOption = None,
     db: Annotated[
@@ -402,6 +449,10 @@ def demo(
         out.print(f"Replaying two quiet days, then a crisis, for {BRAND}…", markup=False)
         run_demo(loaded, storage, OutboxSender(storage, build_sinks(loaded, storage)), out.print)
         stored = len(storage.mentions(brand=BRAND, limit=100_000))
+        now = utcnow()
+        _write_report(
+            loaded, storage, BRAND, now - timedelta(hours=12), now, db.with_suffix(".html")
+        )
     finally:
         storage.close()
     out.print(

@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, event, func, or_, select, update
@@ -22,7 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from connectors.base import Cursor
-from monitor.model import AlertOutbox, Lease, Mention, MentionRow, SourceState, utcnow
+from monitor.model import (
+    AlertOutbox,
+    Incident,
+    Lease,
+    Mention,
+    MentionRow,
+    SourceState,
+    utcnow,
+)
 
 _PRIORITIES = ("P1", "P2", "P3", "P4")
 
@@ -64,6 +73,16 @@ def engine_for(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+@dataclass(slots=True)
+class Activity:
+    """One bucket of a brand's mentions: how many, how many negative, and their reach."""
+
+    start: datetime
+    volume: int = 0
+    negative: int = 0
+    negative_reach: float = 0.0
 
 
 class Storage:
@@ -166,6 +185,53 @@ class Storage:
             for (published,) in session.execute(query):
                 counts[int((published - start) / bucket)] += 1
         return [(start + bucket * i, count) for i, count in enumerate(counts)]
+
+    def activity(
+        self, brand: str, start: datetime, end: datetime, bucket: timedelta
+    ) -> list[Activity]:
+        """All, negative and negative-reach totals of ``brand`` per bucket in [start, end)."""
+        query = select(Mention.published_at, Mention.sentiment_label, Mention.reach_score).where(
+            Mention.brand == brand, Mention.published_at >= start, Mention.published_at < end
+        )
+        buckets = [
+            Activity(start + bucket * i) for i in range(max(0, math.ceil((end - start) / bucket)))
+        ]
+        with self.session() as session:
+            for published, label, reach in session.execute(query):
+                row = buckets[int((published - start) / bucket)]
+                row.volume += 1
+                if label == "negative":
+                    row.negative += 1
+                    row.negative_reach += reach or 0.0
+        return buckets
+
+    def triage_counts(
+        self, brand: str, start: datetime, end: datetime
+    ) -> dict[tuple[str | None, str | None], int]:
+        """How many mentions of ``brand`` in [start, end) fell in each (category, priority)."""
+        query = (
+            select(Mention.category, Mention.priority, func.count())
+            .where(
+                Mention.brand == brand, Mention.published_at >= start, Mention.published_at < end
+            )
+            .group_by(Mention.category, Mention.priority)
+        )
+        with self.session() as session:
+            return {(c, p): n for c, p, n in session.execute(query)}
+
+    def incidents(self, brand: str, start: datetime, end: datetime) -> list[Incident]:
+        """Incidents of ``brand`` active at some time in [start, end), oldest first."""
+        query = (
+            select(Incident)
+            .where(
+                Incident.brand == brand,
+                Incident.started_at < end,
+                or_(col(Incident.resolved_at).is_(None), col(Incident.resolved_at) >= start),
+            )
+            .order_by(col(Incident.started_at))
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
 
     def top_negative(
         self, brand: str, since: datetime, until: datetime, limit: int

@@ -1,0 +1,290 @@
+"""``brandmon report``: one self-contained HTML page on a brand's recent history.
+
+Charts of volume, negative volume and negative reach against the brand's baseline, the detector's
+score against the level thresholds, the incidents marked, the most influential negative mentions
+and the triage breakdown.  The baseline and scores come from replaying the stored history through
+the same ``Detector`` the daemon runs (as ``brandmon backtest --from`` does), so the picture shows
+what the daemon saw.  Charts are drawn by matplotlib into inline PNGs: the file opens anywhere,
+offline, and can be mailed as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+
+from monitor.config import Config
+from monitor.detection import Detector, DetectorSettings, Level
+from monitor.model import Incident, Mention, to_utc
+from monitor.storage import Activity, Storage
+
+TOP_MENTIONS = 10
+LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}
+
+
+@dataclass(slots=True)
+class Report:
+    brand: str
+    start: datetime
+    end: datetime
+    bucket: timedelta
+    thresholds: tuple[float, float, float]
+    activity: list[Activity]
+    expected: list[float]
+    """The detector's expected negative count per bucket (its baseline)."""
+    scores: list[float]
+    incidents: list[Incident]
+    top: list[Mention]
+    triage: dict[tuple[str | None, str | None], int] = field(default_factory=dict)
+
+    @property
+    def volume(self) -> int:
+        return sum(a.volume for a in self.activity)
+
+    @property
+    def negative(self) -> int:
+        return sum(a.negative for a in self.activity)
+
+    @property
+    def negative_reach(self) -> float:
+        return sum(a.negative_reach for a in self.activity)
+
+
+def build_report(
+    config: Config, storage: Storage, brand: str, start: datetime, end: datetime
+) -> Report:
+    """Gather what the report shows for ``brand`` over [start, end)."""
+    brand_config = next((b for b in config.brands if b.name == brand), None)
+    if brand_config is None:
+        known = ", ".join(b.name for b in config.brands)
+        raise ValueError(f"no brand {brand!r} in the config (brands: {known})")
+    settings = DetectorSettings.from_config(config.thresholds_for(brand_config))
+    bucket = settings.bucket
+    start = _floor(start, bucket)
+    expected, scores = _replay(storage, brand, settings, start, end)
+    return Report(
+        brand=brand,
+        start=start,
+        end=end,
+        bucket=bucket,
+        thresholds=settings.enter,
+        activity=storage.activity(brand, start, end, bucket),
+        expected=expected,
+        scores=scores,
+        incidents=storage.incidents(brand, start, end),
+        top=storage.top_negative(brand, start, end, TOP_MENTIONS),
+        triage=storage.triage_counts(brand, start, end),
+    )
+
+
+def _floor(moment: datetime, bucket: timedelta) -> datetime:
+    size = bucket.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // size * size, moment.tzinfo)
+
+
+def _replay(
+    storage: Storage, brand: str, settings: DetectorSettings, start: datetime, end: datetime
+) -> tuple[list[float], list[float]]:
+    """The detector's baseline and score for each bucket in [start, end), learned (without
+    looking ahead) from the history before it, as the daemon learns it."""
+    detector = Detector(settings)
+    learn_from = start - settings.history - settings.warmup
+    expected: list[float] = []
+    scores: list[float] = []
+    for at, count in storage.negative_counts(brand, learn_from, end, settings.bucket):
+        step = detector.step(at, count)
+        if at >= start:
+            expected.append(step.expected)
+            scores.append(step.score)
+    return expected, scores
+
+
+def chart_png(report: Report, *, triage: bool = False) -> bytes:
+    """The report's time charts (or its triage breakdown) as a PNG."""
+    figure = _triage_figure(report) if triage else _time_figure(report)
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=100)
+    return out.getvalue()
+
+
+def _time_figure(report: Report) -> Figure:
+    times = [a.start for a in report.activity]
+    figure = Figure(figsize=(11, 8.5), layout="constrained")
+    volume, reach, score = figure.subplots(3, 1, sharex=True)
+    volume.fill_between(
+        times,
+        [a.volume for a in report.activity],
+        step="post",
+        color="#c9d3e0",
+        label="all mentions",
+    )
+    volume.step(
+        times,
+        [a.negative for a in report.activity],
+        where="post",
+        color="#d7263d",
+        label="negative",
+    )
+    volume.plot(
+        times,
+        report.expected,
+        color="#333333",
+        linestyle="--",
+        linewidth=1,
+        label="expected negative (baseline)",
+    )
+    volume.set_ylabel(f"mentions per {_minutes(report.bucket)} min")
+    volume.legend(loc="upper left", fontsize="small")
+    volume.set_title(
+        f"{report.brand}: mentions, {report.start:%Y-%m-%d %H:%M} to "
+        f"{report.end:%Y-%m-%d %H:%M} UTC"
+    )
+    reach.fill_between(
+        times, [a.negative_reach for a in report.activity], step="post", color="#7b2d26", alpha=0.8
+    )
+    reach.set_ylabel("negative reach\n(sum of reach scores)")
+    score.plot(times, report.scores, color="#1b4965", linewidth=1, label="detector score")
+    for name, threshold in zip(("watch", "warning", "crisis"), report.thresholds, strict=True):
+        score.axhline(threshold, color=LEVEL_COLOURS[name], linestyle=":", label=name)
+    score.set_ylabel("score (z)")
+    score.legend(loc="upper left", fontsize="small", ncols=4)
+    for incident in report.incidents:
+        begin = max(to_utc(incident.started_at), report.start)  # type: ignore[type-var]
+        finish = to_utc(incident.resolved_at) or report.end
+        for axes in (volume, reach, score):
+            axes.axvspan(
+                begin,
+                finish,
+                color=LEVEL_COLOURS.get(incident.peak_level, "#999999"),
+                alpha=0.15,
+                linewidth=0,
+            )
+    locator = AutoDateLocator()
+    score.xaxis.set_major_locator(locator)
+    score.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    return figure
+
+
+def _triage_figure(report: Report) -> Figure:
+    counts = _by_category(report)
+    figure = Figure(figsize=(7, 0.5 + 0.4 * max(1, len(counts))), layout="constrained")
+    axes = figure.subplots()
+    names = list(counts)
+    axes.barh(names, [counts[n] for n in names], color="#1b4965")
+    axes.invert_yaxis()
+    axes.set_xlabel("mentions")
+    axes.set_title("triage categories")
+    return figure
+
+
+def _by_category(report: Report) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for (category, _), n in report.triage.items():
+        counts[category or "not triaged"] += n
+    return Counter(dict(counts.most_common()))
+
+
+def _minutes(bucket: timedelta) -> int:
+    return int(bucket.total_seconds() // 60)
+
+
+def render_html(report: Report) -> str:
+    """The whole report as one HTML document with the charts inlined."""
+    e = html.escape
+    charts = base64.b64encode(chart_png(report)).decode()
+    triage_chart = base64.b64encode(chart_png(report, triage=True)).decode()
+    share = report.negative / report.volume if report.volume else 0.0
+    peak = max((Level[i.peak_level] for i in report.incidents), default=Level.none)
+    summary = [
+        ("mentions", "volume", f"{report.volume:,}"),
+        ("negative mentions", "negative", f"{report.negative:,}"),
+        ("negative share", "negative-share", f"{share:.1%}"),
+        ("negative reach", "negative-reach", f"{report.negative_reach:,.1f}"),
+        ("incidents", "incidents", f"{len(report.incidents)}"),
+        ("highest level", "peak-level", peak.name),
+    ]
+    rows = "".join(
+        f'<tr><th>{label}</th><td data-metric="{key}">{value}</td></tr>'
+        for label, key, value in summary
+    )
+    incidents = (
+        "".join(
+            f"<tr><td>#{i.id}</td><td>{_time(i.started_at)}</td><td>{_time(i.resolved_at)}</td>"
+            f'<td class="{e(i.peak_level)}">{e(i.peak_level)}</td><td>{_time(i.peak_at)}</td>'
+            f"<td>{i.peak_score:.1f}</td></tr>"
+            for i in report.incidents
+        )
+        or '<tr><td colspan="6">none</td></tr>'
+    )
+    top = (
+        "".join(
+            f"<tr><td>{m.reach_score:.1f}</td><td>{e(m.author or 'unknown')}</td>"
+            f"<td>{e(m.source)}</td><td>{e(m.category or '')}</td><td>{e(m.priority or '')}</td>"
+            f"<td>{_time(m.published_at)}</td><td>{_linked(m)}</td></tr>"
+            for m in report.top
+        )
+        or '<tr><td colspan="7">none</td></tr>'
+    )
+    triage = (
+        "".join(
+            f"<tr><td>{e(category or 'not triaged')}</td><td>{e(priority or '')}</td>"
+            f'<td data-triage="{e(category or "")} {e(priority or "")}">{n}</td></tr>'
+            for (category, priority), n in sorted(
+                report.triage.items(), key=lambda kv: (-kv[1], str(kv[0]))
+            )
+        )
+        or '<tr><td colspan="3">none</td></tr>'
+    )
+    title = f"brandmon report: {report.brand}"
+    period = f"{_time(report.start)} to {_time(report.end)}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left;
+  vertical-align: top; }}
+img {{ max-width: 100%; }}
+.watch {{ background: #fdf1d3; }} .warning {{ background: #fce0c4; }}
+.crisis {{ background: #f6c9cf; }}
+</style></head><body>
+<h1>{e(title)}</h1>
+<p>{period}, buckets of {_minutes(report.bucket)} minutes; thresholds watch
+{report.thresholds[0]:g}, warning {report.thresholds[1]:g}, crisis {report.thresholds[2]:g}.</p>
+<table class="summary">{rows}</table>
+<h2>Volume, negative reach and the detector</h2>
+<img id="chart-activity" alt="mentions, negative mentions against the baseline, negative reach
+and the detector score against the level thresholds, with incidents shaded"
+ src="data:image/png;base64,{charts}">
+<h2>Incidents</h2>
+<table><tr><th>incident</th><th>started</th><th>resolved</th><th>peak level</th>
+<th>peak at</th><th>peak score</th></tr>{incidents}</table>
+<h2>Most influential negative mentions</h2>
+<table><tr><th>reach</th><th>author</th><th>source</th><th>category</th><th>priority</th>
+<th>published</th><th>text</th></tr>{top}</table>
+<h2>Triage</h2>
+<img id="chart-triage" alt="mentions per triage category"
+ src="data:image/png;base64,{triage_chart}">
+<table><tr><th>category</th><th>priority</th><th>mentions</th></tr>{triage}</table>
+</body></html>
+"""
+
+
+def _time(moment: datetime | None) -> str:
+    return "—" if moment is None else f"{to_utc(moment):%Y-%m-%d %H:%M} UTC"
+
+
+def _linked(mention: Mention) -> str:
+    text = mention.text if len(mention.text) <= 280 else mention.text[:279] + "…"
+    if mention.url and mention.url.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(mention.url)}">{html.escape(text)}</a>'
+    return html.escape(text)
