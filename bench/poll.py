@@ -37,7 +37,7 @@ def feed_xml(n: int, entries: int, wave: bool) -> bytes:
         if wave:
             title = f"Acme made me sick, disgusting kitchen, terrible and awful {n}-{i}"
         items.append(
-            f"<item><title>{title}</title><link>https://news.example.com/{n}/{i}</link>"
+            f"<item><title>{title}</title><link>https://news.example.com/{n}/{i}/{wave}</link>"
             f'<guid isPermaLink="false">{n}-{i}-{wave}</guid><pubDate>{now}</pubDate></item>'
         )
     channel = f"<channel><title>f{n}</title>{''.join(items)}</channel>"
@@ -49,7 +49,8 @@ class Feeds(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         n = int(self.path.rsplit("/", 1)[1])
-        if n % 3 == 0 and self.headers.get("If-None-Match") == f'"{n}"':
+        etag = f'"{n}-{Feeds.wave}"'  # the wave changes feed 0, and so its validator
+        if n % 3 == 0 and self.headers.get("If-None-Match") == etag:
             self.send_response(304)
             self.end_headers()
             return
@@ -60,7 +61,7 @@ class Feeds(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/rss+xml")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("ETag", f'"{n}"')
+        self.send_header("ETag", etag)
         self.end_headers()
         self.wfile.write(body)
 

@@ -24,6 +24,10 @@ from monitor.urls import canonical_url, unwrap_redirect
 
 Entry = dict[str, Any]
 
+# feedparser asks xml.sax for libxml2's driver before expat on every parse; where it is not
+# installed the failed import is not cached, so each parse searched sys.path again.
+feedparser.api.PREFERRED_XML_PARSERS[:] = []
+
 
 class RssConnector:
     """One ``type = "rss"`` source."""

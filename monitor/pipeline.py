@@ -52,24 +52,46 @@ class Pipeline:
     ) -> None:
         self.storage = storage
         self.matcher = BrandMatcher(config.brands)
+        self.brands = [brand.name for brand in config.brands]
         self.scorer = scorer or VaderScorer()
 
     def process(self, raws: Iterable[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
-        """Match, score and store ``raws``; return the counts and the newly stored mentions."""
+        """Match, score and store ``raws``; return the counts and the newly stored mentions.
+
+        Posts already stored (same source and id) are counted as duplicates without being
+        scored again: most of what a feed serves, it served before.
+        """
         report = PipelineReport()
-        candidates = list(self._mentions(raws, report))
+        raws = list(raws)
+        candidates = list(self._mentions(raws, self._known(raws), report))
         new = self.storage.add_mentions(candidates)
         report.stored = len(new)
-        report.duplicates = len(candidates) - len(new)
+        report.duplicates += len(candidates) - len(new)
         return report, new
 
-    def _mentions(self, raws: Iterable[RawMention], report: PipelineReport) -> Iterator[MentionRow]:
+    def _known(self, raws: list[RawMention]) -> set[tuple[str, str]]:
+        """The (source, id) of the posts in ``raws`` that are already stored."""
+        by_source: dict[str, list[str]] = {}
+        for raw in raws:
+            by_source.setdefault(raw.source, []).append(_bounded_id(raw.external_id))
+        return {
+            (source, external_id)
+            for source, ids in by_source.items()
+            for external_id in self.storage.known_ids(self.brands, source, ids)
+        }
+
+    def _mentions(
+        self, raws: Iterable[RawMention], known: set[tuple[str, str]], report: PipelineReport
+    ) -> Iterator[MentionRow]:
         fetched_at = utcnow()
         for raw in raws:
             report.received += 1
             brands = self.matcher.match(raw.text)
             if not brands:
                 report.unmatched += 1
+                continue
+            if (raw.source, _bounded_id(raw.external_id)) in known:
+                report.duplicates += len(brands)
                 continue
             sentiment = self.scorer.score(raw.text)
             reach = reach_score(

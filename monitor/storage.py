@@ -130,6 +130,23 @@ class Storage:
             stored += self._insert_batch(batch)
         return stored
 
+    def known_ids(self, brands: Sequence[str], source: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``source``'s external ``ids`` are already stored for one of ``brands``.
+
+        Feeds re-serve the items they served before; checking first spares scoring them again.
+        """
+        table = Mention.__table__
+        known: set[str] = set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                query = select(table.c.external_id).where(
+                    table.c.brand.in_(brands),
+                    table.c.source == source,
+                    table.c.external_id.in_(ids[start : start + 500]),
+                )
+                known.update(connection.scalars(query))
+        return known
+
     def _insert_batch(self, batch: Sequence[MentionRow]) -> list[MentionRow]:
         table = Mention.__table__
         statement = (
