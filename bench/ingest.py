@@ -14,6 +14,7 @@ import argparse
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,9 +81,15 @@ OTHER = [
 ]
 
 
-def make_mentions(n: int, brands: list[str], rng: random.Random) -> list[RawMention]:
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    rows = []
+def generate_mentions(
+    n: int,
+    brands: list[str],
+    rng: random.Random,
+    *,
+    start: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+    every: timedelta = timedelta(seconds=30),
+) -> Iterator[RawMention]:
+    """``n`` mentions, one every ``every`` from ``start``; about 5 % repeat an earlier id."""
     for i in range(n):
         brand = rng.choice(brands)
         if rng.random() < 0.15:
@@ -94,27 +101,24 @@ def make_mentions(n: int, brands: list[str], rng: random.Random) -> list[RawMent
         if rng.random() < 0.1:  # not about any brand
             text = " ".join(rng.choices(WORDS, k=12))
         ident = str(rng.randrange(n)) if rng.random() < 0.05 else f"u{i}"  # some duplicates
-        rows.append(
-            RawMention(
-                source="bench",
-                source_type="x",
-                external_id=ident,
-                text=text,
-                url=f"https://x.com/u/status/{ident}",
-                author=f"user{i % 5000}",
-                author_followers=int(rng.lognormvariate(6, 2)),
-                likes=rng.randrange(100),
-                published_at=start + timedelta(seconds=30 * i),
-            )
+        yield RawMention(
+            source="bench",
+            source_type="x",
+            external_id=ident,
+            text=text,
+            url=f"https://x.com/u/status/{ident}",
+            author=f"user{i % 5000}",
+            author_followers=int(rng.lognormvariate(6, 2)),
+            likes=rng.randrange(100),
+            published_at=start + every * i,
         )
-    return rows
 
 
 def main(n: int) -> None:
     rng = random.Random(8)
     brands = [f"Brand{k}" for k in range(20)]
     section = "".join(f'\n[[brands]]\nname = "{b}"\nkeywords = ["{b}"]\n' for b in brands)
-    mentions = make_mentions(n, brands, rng)
+    mentions = list(generate_mentions(n, brands, rng))
     texts = [m.text for m in mentions]
 
     analyzer = SentimentIntensityAnalyzer()

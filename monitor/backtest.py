@@ -70,7 +70,7 @@ class Backtest:
         if step.page:
             summary.pages += 1
             summary.page_times.append((at, step.level))
-        summary.incidents = len(self.detector.incidents)
+        summary.incidents = self.detector.incident_count
         return step
 
 

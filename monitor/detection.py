@@ -137,7 +137,10 @@ class Detector:
         self.level = Level.none
         self._calm_since: datetime | None = None
         self.incident: Incident | None = None
-        self.incidents: list[Incident] = []
+        self.last_incident: Incident | None = None
+        """The most recent incident, open or resolved (a new wave within ``cooldown`` reopens it).
+        Older ones are the storage's business: the detector keeps nothing that grows."""
+        self.incident_count = 0
 
     @property
     def recent(self) -> list[float]:
@@ -272,7 +275,7 @@ class Detector:
     def _raise_to(self, level: Level, step: Step) -> None:
         s = self.settings
         self._calm_since = None
-        previous = self.incidents[-1] if self.incidents else None
+        previous = self.last_incident
         if self.incident is None:
             if previous and previous.resolved and step.at - previous.resolved < s.cooldown:
                 self.incident = previous
@@ -280,7 +283,8 @@ class Detector:
                 step.event = "reopened"
             else:
                 self.incident = Incident(step.at, Level.none, step.at, step.score)
-                self.incidents.append(self.incident)
+                self.last_incident = self.incident
+                self.incident_count += 1
                 step.event = "opened"
         else:
             step.event = "escalated"

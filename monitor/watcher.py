@@ -117,7 +117,8 @@ class BrandWatcher:
 
     def _record(self, session: Session, step: Step) -> int:
         """Write the incident change of ``step`` and, for a page or resolution, its alerts."""
-        incident = self.detector.incident or self.detector.incidents[-1]
+        incident = self.detector.incident or self.detector.last_incident
+        assert incident is not None
         row = session.get(Incident, self.incident_id) if self.incident_id else None
         if step.event == "opened" or row is None:
             row = Incident(
