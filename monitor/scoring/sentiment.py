@@ -6,6 +6,7 @@ much to trust it.  ``VaderScorer`` is the default; it is lexicon based and Engli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,12 +26,19 @@ class Sentiment:
     """``"negative"``, ``"neutral"`` or ``"positive"``."""
     confidence: str = "high"
     """``"high"`` or ``"low"``; low for scores a scorer is unsure of, e.g. non-English text."""
+    language: str | None = None
+    """ISO 639-1 code of the language the text was scored as, when the scorer knows it."""
+    rules: tuple[str, ...] = ()
+    """The complaint rule families (or keyword kinds) that matched, for triage."""
 
 
 class SentimentScorer(Protocol):
-    """Anything that can score a text."""
+    """Anything that can score a text.  ``language`` is the language the source reported, if
+    any; ``brands`` are the brands the text mentions (a brand may have rules of its own)."""
 
-    def score(self, text: str) -> Sentiment: ...
+    def score(
+        self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
+    ) -> Sentiment: ...
 
 
 def label_for(
@@ -63,8 +71,10 @@ class VaderScorer:
         # Building the analyzer loads the lexicon from disk, so do it once per scorer.
         self._analyzer = SentimentIntensityAnalyzer()
 
-    def score(self, text: str) -> Sentiment:
-        """Score ``text``; empty or blank text is neutral 0.0."""
+    def score(
+        self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
+    ) -> Sentiment:
+        """Score ``text`` as English; empty or blank text is neutral 0.0."""
         if not text.strip():
             return Sentiment(compound=0.0, label="neutral")
         compound = float(self._analyzer.polarity_scores(text)["compound"])
