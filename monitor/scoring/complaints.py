@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor.scoring.language import detect_language
+from monitor.scoring.language import detect_language, english_words
 from monitor.scoring.lexicon import (
     KEYWORD_WEIGHTS,
     EnglishRules,
@@ -71,6 +71,8 @@ class ComplaintAwareScorer:
             return Sentiment(0.0, "neutral", confidence="low", language=lang)
         normal = normalise(text)
         counts = keywords.scan(normal)
+        if not counts and english_words(text):  # a short English text taken for another
+            return self._english(text, brands, known=True)
         if not counts:  # short texts fool detectors: another list may know the words
             keywords, counts = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),

@@ -63,7 +63,12 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     if _CYRILLIC.search(text):
         return "sr"
     words = _NOISE.sub(" ", text)
-    if not _NON_ASCII_LETTER.search(words) and len(set(_ENGLISH.findall(words.lower()))) >= 2:
+    if not _NON_ASCII_LETTER.search(words) and english_words(words) >= 2:
         return "en"
     found = _detector().detect_language_of(words)
     return SHIPPED.get(found) if found is not None else None
+
+
+def english_words(text: str) -> int:
+    """How many distinct English function words ``text`` uses."""
+    return len(set(_ENGLISH.findall(text.lower())))

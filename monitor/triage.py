@@ -1,0 +1,101 @@
+"""Triage: which team should answer a mention, and how urgently.
+
+Customer-service practice puts first what tolerates no delay — anything that can become a PR
+crisis — then account and technical questions and complaints, then requests to buy or book,
+then the rest; and a voice with a large audience before a small one.  ``triage`` applies that
+order with the rules of ``monitor/data/lexicon/triage.toml`` to a scored mention and returns its
+category and its priority, P1 (most urgent) to P4.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from monitor.scoring.lexicon import normalise
+from monitor.scoring.sentiment import Sentiment
+
+CATEGORIES = (
+    "crisis_risk",
+    "account_or_technical_question",
+    "complaint",
+    "purchase_or_service_request",
+    "praise",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    category: str
+    priority: str
+
+
+class Triager:
+    def __init__(self, rules: dict[str, Any]) -> None:
+        self._crisis_families = set(rules["crisis"]["families"])
+        self._crisis = _any(rules["crisis"]["patterns"])
+        self._technical_families = set(rules["account_or_technical"]["families"])
+        self._technical = _any(rules["account_or_technical"]["patterns"])
+        self._purchase = _any(rules["purchase_or_service"]["patterns"])
+        self._question = _any(rules["question"]["patterns"])
+        priority = rules["priority"]
+        self._base: dict[str, int] = priority["base"]
+        self._raise_at: list[float] = sorted(priority["raise_at"])
+        self._strong_negative: float = priority["strong_negative"]
+        self._highest_for_positive: int = priority["highest_for_positive"]
+
+    def triage(self, text: str, sentiment: Sentiment, reach: float) -> Triage:
+        category = self.category(text, sentiment)
+        level = self._base[category]
+        level -= sum(1 for threshold in self._raise_at if reach >= threshold)
+        if (
+            category in ("complaint", "account_or_technical_question")
+            and sentiment.confidence == "high"  # keyword scores are too coarse to rank by
+            and sentiment.compound <= self._strong_negative
+        ):
+            level -= 1
+        if category in ("praise", "other"):
+            level = max(level, self._highest_for_positive)
+        return Triage(category, f"P{min(4, max(1, level))}")
+
+    def category(self, text: str, sentiment: Sentiment) -> str:
+        rules = set(sentiment.rules)
+        negative = sentiment.label == "negative"
+        english = sentiment.language in (None, "en")
+        normal = normalise(text)
+        if rules & self._crisis_families:
+            return "crisis_risk"
+        if negative and ("crisis" in rules or (english and self._crisis.search(normal))):
+            return "crisis_risk"
+        question = bool(self._question.search(normal))
+        if rules & self._technical_families or (
+            english and (question or negative) and self._technical.search(normal)
+        ):
+            return "account_or_technical_question"
+        if negative:
+            return "complaint"
+        if english and question and self._purchase.search(normal):
+            return "purchase_or_service_request"
+        if sentiment.label == "positive":
+            return "praise"
+        return "other"
+
+
+def _any(patterns: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+@cache
+def default_triager() -> Triager:
+    text = resources.files("monitor.data").joinpath("lexicon", "triage.toml").read_text("utf-8")
+    return Triager(tomllib.loads(text))
+
+
+def triage(text: str, sentiment: Sentiment, reach: float) -> Triage:
+    """The category and priority of a mention scored ``sentiment`` with ``reach`` (0–100)."""
+    return default_triager().triage(text, sentiment, reach)
