@@ -1,10 +1,10 @@
 """Which language a mention is written in.
 
-lingua-language-detector (high-accuracy mode, restricted to the languages brandmon ships keyword
-lists for) decides, but only where it has to: it costs several times what VADER does.  Most
-mentions are settled by cheaper evidence first — a language the source itself reported, a script
-only one shipped language uses (Han, Hebrew, Cyrillic), or plain-ASCII text containing common
-English function words.
+lingua-language-detector (low-accuracy mode, restricted to the languages brandmon ships keyword
+lists for) decides, but only where it has to: it costs more than VADER does.  Most mentions are
+settled by cheaper evidence first — a language the source itself reported, a script only one
+shipped language uses (Han, Hebrew, Cyrillic), common English words, or the words of one
+language's keyword list.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import re
 from functools import cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+from monitor.scoring.lexicon import language_votes, normalise, trie_pattern
 
 SHIPPED = {
     Language.ENGLISH: "en",
@@ -33,26 +35,157 @@ _HEBREW = re.compile(r"[\u0590-\u05ff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _NOISE = re.compile(r"https?://\S+|[@#][\w.]+")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
-_ENGLISH = re.compile(
-    # function words that other shipped languages do not also use ("no", "a", "i", "to", "on",
-    # "so" and "in" are words in Spanish, Polish, Serbian or German too)
-    r"\b(?:the|my|you|your|is|are|was|were|and|for|it|this|that|with|have|has|not|still|"
-    r"again|of|our|they|what|why|how|can|can't|don't|just|been|did|does|would|please|thanks|"
-    r"from|but|when|got|get|i'm|i've|it's|there|their|been|after|about|any|all)\b",
-    re.IGNORECASE,
+# Common English words that none of the other shipped languages also uses as a word ("no",
+# "a", "i", "to", "on", "so", "in", "die", "will", "was", "me" are words in Spanish, Polish,
+# Serbian, Malay or German too).  Two of them make a plain-ASCII text English.
+_ENGLISH_WORDS = (
+    "the",
+    "my",
+    "you",
+    "your",
+    "you're",
+    "is",
+    "are",
+    "were",
+    "and",
+    "for",
+    "it",
+    "it's",
+    "this",
+    "that",
+    "with",
+    "have",
+    "has",
+    "had",
+    "not",
+    "still",
+    "again",
+    "of",
+    "our",
+    "they",
+    "their",
+    "there",
+    "what",
+    "why",
+    "how",
+    "can",
+    "can't",
+    "cannot",
+    "don't",
+    "doesn't",
+    "didn't",
+    "won't",
+    "just",
+    "been",
+    "did",
+    "does",
+    "would",
+    "could",
+    "should",
+    "please",
+    "thanks",
+    "thank",
+    "from",
+    "but",
+    "when",
+    "got",
+    "get",
+    "getting",
+    "i'm",
+    "i've",
+    "i'd",
+    "i'll",
+    "after",
+    "about",
+    "any",
+    "all",
+    "now",
+    "today",
+    "yesterday",
+    "week",
+    "days",
+    "hours",
+    "minutes",
+    "order",
+    "ordered",
+    "never",
+    "every",
+    "time",
+    "who",
+    "where",
+    "which",
+    "them",
+    "we're",
+    "they're",
+    "very",
+    "really",
+    "some",
+    "more",
+    "than",
+    "then",
+    "only",
+    "also",
+    "other",
+    "new",
+    "one",
+    "two",
+    "three",
+    "like",
+    "love",
+    "great",
+    "good",
+    "bad",
+    "worst",
+    "best",
+    "help",
+    "service",
+    "customer",
+    "support",
+    "call",
+    "called",
+    "told",
+    "said",
+    "since",
+    "without",
+    "because",
+    "back",
+    "first",
+    "last",
+    "today's",
+    "tonight",
+    "again",
+    "over",
+    "out",
+    "up",
+    "off",
+    "delivery",
+    "delivered",
+    "arrived",
+    "refund",
+    "account",
+    "app",
+    "flight",
+    "bag",
+    "money",
+    "staff",
+    "store",
+    "shop",
 )
+_ENGLISH = re.compile(r"\b" + trie_pattern(_ENGLISH_WORDS) + r"(?!\w)")
 
 
 @cache
 def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*SHIPPED).build()
+    return LanguageDetectorBuilder.from_languages(*SHIPPED).with_low_accuracy_mode().build()
 
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """The ISO 639-1 code of ``text``'s language, or None when it cannot be told.
 
     ``hint`` is the language the source reported (RSS, Mastodon, Bluesky, X and YouTube often
-    do); it is trusted when given.
+    do); it is trusted when given.  Otherwise, in order: the script; two common English words
+    in plain-ASCII text; more words of one shipped language's keyword list than English words;
+    one English word; and only then lingua.
     """
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
@@ -63,7 +196,16 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     if _CYRILLIC.search(text):
         return "sr"
     words = _NOISE.sub(" ", text)
-    if not _NON_ASCII_LETTER.search(words) and english_words(words) >= 2:
+    english = english_words(words)
+    ascii_only = not _NON_ASCII_LETTER.search(words)
+    if ascii_only and english >= 2:
+        return "en"
+    votes = language_votes(normalise(words))
+    if votes:
+        language, count = max(votes.items(), key=lambda vote: vote[1])
+        if count > english:
+            return language
+    if ascii_only and english:
         return "en"
     found = _detector().detect_language_of(words)
     return SHIPPED.get(found) if found is not None else None

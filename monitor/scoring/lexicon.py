@@ -35,39 +35,53 @@ class Family:
 
 
 class EnglishRules:
-    """Complaint rule families: one compiled alternation, each family a named group."""
+    """Complaint rule families, each tried only on texts holding one of its cue words."""
 
-    def __init__(
-        self,
-        families: Mapping[str, tuple[float, Sequence[str]]],
-        resolved: Sequence[str],
-    ) -> None:
-        self._sources = {name: (weight, tuple(p)) for name, (weight, p) in families.items()}
+    def __init__(self, families: Mapping[str, FamilySource], resolved: Sequence[str]) -> None:
+        self._sources = dict(families)
         self._resolved_sources = tuple(resolved)
-        self.families = {name: Family(name, weight) for name, (weight, _) in families.items()}
-        self._families = _alternation(
-            {name: patterns for name, (_, patterns) in families.items() if patterns}
-        )
+        self.families = {name: Family(name, f.weight) for name, f in families.items()}
+        self._patterns = {
+            name: _alternation({name: f.patterns}) for name, f in families.items() if f.patterns
+        }
+        self._cued: dict[str, list[str]] = {}
+        for name, f in families.items():
+            for cue in f.cues:
+                self._cued.setdefault(normalise(cue), []).append(name)
+        # the longest cue at each word start: "overcharg" is found as itself, not as "over"
+        cues = sorted(self._cued, key=len, reverse=True)
+        self._cues = re.compile(r"\b" + trie_pattern(cues))
         self._resolved = re.compile("|".join(f"(?:{p})" for p in resolved)) if resolved else None
 
     def match(self, text: str) -> tuple[list[Family], bool]:
         """The families whose rules ``text`` (normalised) matches, and whether it reads as put
         right (a resolved or negated complaint)."""
-        names: set[str] = set()
-        if self._families is not None:
-            for found in self._families.finditer(text):
-                names.add(found.lastgroup)  # type: ignore[arg-type]
-        resolved = bool(self._resolved and self._resolved.search(text))
-        return [self.families[n] for n in sorted(names)], resolved
+        candidates = {name for cue in self._cues.findall(text) for name in self._cued[cue]}
+        names = sorted(n for n in candidates if self._patterns[n].search(text))  # type: ignore[union-attr]
+        resolved = bool(names and self._resolved and self._resolved.search(text))
+        return [self.families[n] for n in names], resolved
 
     def extended(self, extra: Mapping[str, Sequence[str]]) -> EnglishRules:
         """These rules plus a brand's own phrases (``[brands.lexicon]``), matched literally as
         whole words; ``extra`` maps a family name (known or new) to phrases."""
-        families = {name: (weight, list(p)) for name, (weight, p) in self._sources.items()}
+        families = dict(self._sources)
         for name, phrases in extra.items():
-            weight = self.families[name].weight if name in self.families else CUSTOM_WEIGHT
-            families.setdefault(name, (weight, []))[1].extend(_phrase(p) for p in phrases)
+            known = families.get(name, FamilySource(CUSTOM_WEIGHT, (), ()))
+            families[name] = FamilySource(
+                known.weight,
+                known.patterns + tuple(_phrase(p) for p in phrases),
+                known.cues + tuple(normalise(p).split()[0] for p in phrases if p.strip()),
+            )
         return EnglishRules(families, self._resolved_sources)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySource:
+    """One rule family as written in the lexicon file."""
+
+    weight: float
+    patterns: tuple[str, ...]
+    cues: tuple[str, ...]
 
 
 class KeywordList:
@@ -88,22 +102,62 @@ class KeywordList:
         counts: dict[str, int] = {}
         if self._pattern is not None:
             for found in self._pattern.finditer(text):
-                kind = found.lastgroup or ""
+                kind = _group(found)
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
 
+def trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words``, written as a trie ("ab(?:c|d)") so the
+    engine follows one path per character instead of trying every word in turn."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def walk(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [re.escape(char) + walk(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 and not ends else f"(?:{'|'.join(branches)})"
+        return f"{body}?" if ends else body
+
+    return walk(trie)
+
+
 def _phrase(words: str) -> str:
     """A literal phrase as a whole-word pattern (Unicode letters count as word characters)."""
-    return r"(?<!\w)" + re.escape(normalise(words)).replace(r"\ ", r"\s+") + r"(?!\w)"
+    phrase = normalise(words)
+    start = r"\b" if re.match(r"\w", phrase) else r"(?<!\w)"
+    return start + re.escape(phrase).replace(r"\ ", r"\s+") + r"(?!\w)"
 
 
 def _alternation(groups: Mapping[str, Iterable[str]]) -> re.Pattern[str] | None:
-    """One pattern with a named group per key: a single scan tells which groups matched."""
-    parts = [
-        f"(?P<{name}>{'|'.join(f'(?:{p})' for p in patterns)})" for name, patterns in groups.items()
-    ]
+    """One pattern with a named group per key: a single scan tells which groups matched.
+
+    Patterns that start at a word boundary share one ``\\b`` in front of the alternation, so
+    at the many positions inside words the engine fails after one test instead of trying every
+    alternative; the few others follow in groups named ``<key>__``.
+    """
+    bounded: list[str] = []
+    free: list[str] = []
+    for name, patterns in groups.items():
+        at_word = [p.removeprefix(r"\b") for p in patterns if p.startswith(r"\b")]
+        anywhere = [p for p in patterns if not p.startswith(r"\b")]
+        if at_word:
+            bounded.append(f"(?P<{name}>{'|'.join(f'(?:{p})' for p in at_word)})")
+        if anywhere:
+            free.append(f"(?P<{name}__>{'|'.join(f'(?:{p})' for p in anywhere)})")
+    parts = ([rf"\b(?:{'|'.join(bounded)})"] if bounded else []) + free
     return re.compile("|".join(parts)) if parts else None
+
+
+def _group(match: re.Match[str]) -> str:
+    """The key of the group that matched (see ``_alternation``)."""
+    return (match.lastgroup or "").removesuffix("__")
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -115,10 +169,22 @@ def _read(name: str) -> dict[str, Any]:
 def english_rules() -> EnglishRules:
     data = _read("en.toml")
     families = {
-        name: (float(family["weight"]), tuple(family["patterns"]))
+        name: FamilySource(
+            float(family["weight"]), tuple(family["patterns"]), tuple(family["cues"])
+        )
         for name, family in data["families"].items()
     }
     return EnglishRules(families, data.get("resolved", {}).get("patterns", ()))
+
+
+@cache
+def _keyword_files() -> tuple[dict[str, Any], ...]:
+    folder = resources.files("monitor.data").joinpath("lexicon")
+    return tuple(
+        tomllib.loads(entry.read_text(encoding="utf-8"))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".toml") and entry.name not in ("en.toml", "triage.toml")
+    )
 
 
 @cache
@@ -126,13 +192,33 @@ def keyword_lists() -> dict[str, KeywordList]:
     """Every shipped language's keywords by ISO 639-1 code, including the codes it also
     covers (Indonesian text is scored with the Malay list, Croatian and Bosnian with Serbian)."""
     lists: dict[str, KeywordList] = {}
-    folder = resources.files("monitor.data").joinpath("lexicon")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".toml") or entry.name in ("en.toml", "triage.toml"):
-            continue
-        data = tomllib.loads(entry.read_text(encoding="utf-8"))
+    for data in _keyword_files():
         words = {kind: data.get(kind, []) for kind in KEYWORD_WEIGHTS}
         keywords = KeywordList(data["language"], words, data.get("match") == "substring")
         for code in [data["language"], *data.get("also", [])]:
             lists[code] = keywords
     return lists
+
+
+@cache
+def _vocabulary() -> tuple[re.Pattern[str], dict[str, set[str]]]:
+    """Every word of the space-separated languages' lists, and the languages that use it."""
+    languages: dict[str, set[str]] = {}
+    for data in _keyword_files():
+        if data.get("match") == "substring":
+            continue
+        for kind in KEYWORD_WEIGHTS:
+            for word in data.get(kind, []):
+                languages.setdefault(normalise(word), set()).add(data["language"])
+    pattern = re.compile(r"\b" + trie_pattern(languages) + r"(?!\w)")
+    return pattern, languages
+
+
+def language_votes(text: str) -> dict[str, int]:
+    """How many words of each shipped language's keyword list ``text`` (normalised) uses."""
+    pattern, languages = _vocabulary()
+    votes: dict[str, int] = {}
+    for word in pattern.findall(text):
+        for language in languages[word]:
+            votes[language] = votes.get(language, 0) + 1
+    return votes
