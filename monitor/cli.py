@@ -28,7 +28,6 @@ from monitor.config import (
 from monitor.jsonl import LineError, read_jsonl
 from monitor.model import Mention, RawMention, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
-from monitor.scoring import VaderScorer
 from monitor.service import setup_logging
 from monitor.storage import Storage
 
@@ -281,18 +280,40 @@ def mentions(
 
 
 @app.command()
-def score() -> None:
-    """Score one text per stdin line; write one JSON object per line."""
-    scorer = VaderScorer()
+def score(
+    config: ConfigOption = None,
+    followers: Annotated[
+        int | None, typer.Option(help="Author followers, for reach and so priority.")
+    ] = None,
+) -> None:
+    """Score one text per stdin line; write one JSON object per line.
+
+    Each object has ``label``, ``compound``, ``lang``, ``confidence`` (low for languages VADER
+    does not read), ``rules`` (the complaint rules that matched), ``category`` and ``priority``.
+    With ``--config``, the brands' own ``[brands.lexicon]`` phrases apply too.
+    """
+    from monitor.scoring.complaints import ComplaintAwareScorer
+    from monitor.scoring.reach import reach_score
+    from monitor.triage import triage
+
+    loaded = _config(config)
+    scorer = ComplaintAwareScorer(
+        brand_lexicons={b.name: b.lexicon for b in loaded.brands if b.lexicon}
+    )
+    brands = [b.name for b in loaded.brands if b.lexicon]
+    reach = reach_score(source_type="unknown", followers=followers)
     for line in sys.stdin:
         text = line.rstrip("\n")
-        sentiment = scorer.score(text)
+        sentiment = scorer.score(text, brands=brands)
+        triaged = triage(text, sentiment, reach)
         result = {
-            "compound": sentiment.compound,
             "label": sentiment.label,
-            "lang": None,
-            "category": None,
-            "priority": None,
+            "compound": round(sentiment.compound, 4),
+            "lang": sentiment.language,
+            "confidence": sentiment.confidence,
+            "rules": list(sentiment.rules),
+            "category": triaged.category,
+            "priority": triaged.priority,
         }
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()

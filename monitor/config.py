@@ -130,6 +130,11 @@ class BrandConfig(_Section):
     handles: list[str] = Field(default_factory=list)
     hashtags: list[str] = Field(default_factory=list)
     detection: dict[str, Any] = Field(default_factory=dict)
+    lexicon: dict[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")], list[str]] = Field(
+        default_factory=dict
+    )
+    """The brand's own complaint phrases per rule family (known or new), e.g.
+    ``outage = ["kettle app offline"]``; matched as whole words in English mentions."""
 
     @field_validator("detection")
     @classmethod

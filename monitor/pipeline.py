@@ -1,4 +1,4 @@
-"""The one path every mention takes: match → score → store.
+"""The one path every mention takes: match → score → triage → store.
 
 Polled and pushed mentions (``brandmon run``, ``brandmon ingest``) go through the same
 ``Pipeline`` so a mention is treated the same wherever it came from.
@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from monitor.config import Config
 from monitor.matching import BrandMatcher
 from monitor.model import MAX_ID_LENGTH, MAX_URL_LENGTH, MentionRow, RawMention, to_utc, utcnow
-from monitor.scoring import SentimentScorer, VaderScorer, reach_score
+from monitor.scoring import SentimentScorer, reach_score
+from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
+from monitor.triage import triage
 from monitor.urls import canonical_url
 
 
@@ -53,7 +55,9 @@ class Pipeline:
         self.storage = storage
         self.matcher = BrandMatcher(config.brands)
         self.brands = [brand.name for brand in config.brands]
-        self.scorer = scorer or VaderScorer()
+        self.scorer = scorer or ComplaintAwareScorer(
+            brand_lexicons={b.name: b.lexicon for b in config.brands if b.lexicon}
+        )
 
     def process(self, raws: Iterable[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
         """Match, score and store ``raws``; return the counts and the newly stored mentions.
@@ -93,7 +97,7 @@ class Pipeline:
             if (raw.source, _bounded_id(raw.external_id)) in known:
                 report.duplicates += len(brands)
                 continue
-            sentiment = self.scorer.score(raw.text)
+            sentiment = self.scorer.score(raw.text, language=raw.language, brands=brands)
             reach = reach_score(
                 source_type=raw.source_type,
                 followers=raw.author_followers,
@@ -102,6 +106,7 @@ class Pipeline:
                 replies=raw.replies,
                 views=raw.views,
             )
+            triaged = triage(raw.text, sentiment, reach)
             row: MentionRow = {
                 "source": raw.source,
                 "source_type": raw.source_type,
@@ -115,14 +120,14 @@ class Pipeline:
                 "replies": raw.replies,
                 "views": raw.views,
                 "text": raw.text,
-                "language": raw.language,
+                "language": sentiment.language or raw.language,
                 "published_at": to_utc(raw.published_at) or fetched_at,
                 "fetched_at": fetched_at,
                 "sentiment_compound": sentiment.compound,
                 "sentiment_label": sentiment.label,
                 "reach_score": reach,
-                "category": None,
-                "priority": None,
+                "category": triaged.category,
+                "priority": triaged.priority,
             }
             for brand in brands:
                 yield {**row, "brand": brand}

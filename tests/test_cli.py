@@ -147,12 +147,29 @@ def test_mentions_rejects_a_bad_since(config: Path) -> None:
 
 
 def test_score_writes_one_json_object_per_line() -> None:
-    result = invoke("score", stdin="This is awful, worst service ever\nI love it\n")
+    lines = "On hold for 45 minutes, still no refund\nI love it\nJijik, ada tikus di dapur\n"
+    result = invoke("score", stdin=lines)
     assert result.exit_code == 0
-    first, second = (json.loads(line) for line in result.stdout.splitlines())
-    assert first["label"] == "negative" and first["compound"] < 0
-    assert second["label"] == "positive"
-    assert set(first) == {"compound", "label", "lang", "category", "priority"}
+    complaint, praise, malay = (json.loads(line) for line in result.stdout.splitlines())
+    assert complaint["label"] == "negative" and complaint["compound"] < 0
+    assert complaint["category"] == "complaint" and complaint["priority"] in ("P1", "P2")
+    assert {"waiting", "refund"} <= set(complaint["rules"])
+    assert (praise["label"], praise["category"], praise["priority"]) == ("positive", "praise", "P4")
+    assert (malay["lang"], malay["confidence"], malay["category"]) == ("ms", "low", "crisis_risk")
+
+
+def test_a_brands_own_phrases_count_as_complaints(tmp_path: Path) -> None:
+    config = tmp_path / "brandmon.toml"
+    config.write_text(
+        '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n'
+        '[brands.lexicon]\nmenu = ["zinger is gone"]\n'
+    )
+    text = "Acme the zinger is gone from the menu\n"
+    plain = json.loads(invoke("score", stdin=text).stdout)
+    extended = json.loads(invoke("score", "--config", str(config), stdin=text).stdout)
+    assert plain["label"] != "negative"
+    assert extended["label"] == "negative" and extended["rules"] == ["menu"]
+    assert extended["category"] == "complaint"
 
 
 def test_demo_replays_a_crisis_that_rises_and_resolves(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
