@@ -22,7 +22,7 @@ def build_sinks(config: Config, storage: Storage) -> list[Sink]:
         elif name == "slack" and alerts.slack is not None:
             from alerts.slack import SlackSink
 
-            sinks.append(SlackSink(alerts.slack, storage, config.routes))
+            sinks.append(SlackSink(config, storage))
         elif name == "webhook" and alerts.webhook is not None:
             from alerts.webhook import WebhookSink
 
