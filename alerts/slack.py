@@ -7,8 +7,8 @@ idempotency key as message metadata, and before posting, the sink looks for that
 channel's (or thread's) recent messages: an alert re-sent after a crash between Slack's "ok" and
 the outbox's "sent" is recognised and not posted twice.  Mentions whose triage category has a
 ``[[routes]]`` entry are also posted to that team's channel, when the incident opens, with links
-to answer them at the source; and a crisis page carries the last 24 hours' chart (best effort: a failed upload never
-holds the alert back).
+to answer them at the source; and a crisis page carries the last 24 hours' chart (best effort:
+a failed upload never holds the alert back).
 
 Slack's rate limits (HTTP 429 + Retry-After) and errors become ``SinkError``: the outbox keeps the
 alert and retries it later, in order.  The bot token comes from the environment and is never
