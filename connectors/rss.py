@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import io
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import feedparser
@@ -18,6 +17,7 @@ import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import Fetched, fetch, redact_url
+from connectors.payload import html_to_text
 from monitor.config import RssSource
 from monitor.model import RawMention
 from monitor.urls import canonical_url, unwrap_redirect
@@ -140,41 +140,3 @@ def _fallback_id(entry: Entry) -> str:
     """A stable id for an entry with neither id nor link."""
     key = f"{entry.get('title', '')}\n{entry.get('published') or entry.get('updated', '')}"
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-class _TextExtractor(HTMLParser):
-    # Tags that separate words: "<p>one</p><p>two</p>" is "one two", "<b>Acme</b>'s" is "Acme's".
-    _BLOCKS = frozenset(
-        {"p", "div", "br", "hr", "li", "dd", "dt", "tr", "td", "th", "pre", "blockquote"}
-        | {"figcaption", "h1", "h2", "h3", "h4", "h5", "h6"}
-    )
-    _HIDDEN = frozenset({"script", "style", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag, +1)
-
-    def handle_endtag(self, tag: str) -> None:
-        self._tag(tag, -1)
-
-    def _tag(self, tag: str, step: int) -> None:
-        if tag in self._HIDDEN:
-            self._hidden = max(0, self._hidden + step)
-        elif tag in self._BLOCKS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return " ".join("".join(parser.parts).split())

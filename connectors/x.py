@@ -21,11 +21,10 @@ from typing import Any
 import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import fetch_json, redact_url
+from connectors.http import fetch_json
+from connectors.payload import Json, count, malformed, obj, objects, parse_time, string
 from monitor.config import XSource
 from monitor.model import RawMention, utcnow
-
-Json = dict[str, Any]
 
 MAX_PAGES = 5
 RATE_LIMIT_WINDOW = 900.0
@@ -105,27 +104,27 @@ class XConnector:
                 retry_after=RATE_LIMIT_WINDOW,
             ) from None
         if not isinstance(body, dict):
-            raise _malformed(url, "an object")
+            raise malformed(url, "an object")
         data = body.get("data", [])  # absent when nothing matched
         includes = body.get("includes", {})
         users = includes.get("users", []) if isinstance(includes, dict) else None
         meta = body.get("meta", {})
-        if not _objects(data):
-            raise _malformed(url, "'data' as a list of posts")
-        if not _objects(users):
-            raise _malformed(url, "'includes.users' as a list of users")
+        if not objects(data):
+            raise malformed(url, "'data' as a list of posts")
+        if not objects(users):
+            raise malformed(url, "'includes.users' as a list of users")
         if not isinstance(meta, dict):
-            raise _malformed(url, "'meta' as an object")
+            raise malformed(url, "'meta' as an object")
         return data, users, meta
 
     def _mention(self, post_id: int, post: Json, users: dict[str, Json]) -> RawMention:
-        user = users.get(_str(post, "author_id") or "", {})
-        username = _str(user, "username")
-        metrics = _obj(post, "public_metrics")
-        shares = [_int(metrics.get(key)) for key in ("retweet_count", "quote_count")]
+        user = users.get(string(post, "author_id") or "", {})
+        username = string(user, "username")
+        metrics = obj(post, "public_metrics")
+        shares = [count(metrics.get(key)) for key in ("retweet_count", "quote_count")]
         known_shares = [count for count in shares if count is not None]
-        text = _str(_obj(post, "note_tweet"), "text") or _str(post, "text") or ""
-        language = _str(post, "lang")
+        text = string(obj(post, "note_tweet"), "text") or string(post, "text") or ""
+        language = string(post, "lang")
         return RawMention(
             source=self.name,
             source_type=self.type,
@@ -133,22 +132,14 @@ class XConnector:
             url=f"https://x.com/{username or 'i/web'}/status/{post_id}",
             text=html.unescape(text),  # X escapes &, < and > in post text
             author=f"@{username}" if username else None,
-            author_followers=_int(_obj(user, "public_metrics").get("followers_count")),
-            likes=_int(metrics.get("like_count")),
+            author_followers=count(obj(user, "public_metrics").get("followers_count")),
+            likes=count(metrics.get("like_count")),
             reposts=sum(known_shares) if known_shares else None,
-            replies=_int(metrics.get("reply_count")),
-            views=_int(metrics.get("impression_count")),
+            replies=count(metrics.get("reply_count")),
+            views=count(metrics.get("impression_count")),
             language=None if language == "und" else language,
-            published_at=_parse_time(_str(post, "created_at")),
+            published_at=parse_time(string(post, "created_at")),
         )
-
-
-def _malformed(url: str, expected: str) -> SourceError:
-    return SourceError("malformed", f"{redact_url(url)} did not return {expected}")
-
-
-def _objects(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
 def _post_id(value: Any) -> int | None:
@@ -157,27 +148,3 @@ def _post_id(value: Any) -> int | None:
 
 def _posted_at(post_id: int) -> datetime:
     return datetime.fromtimestamp(((post_id >> 22) + SNOWFLAKE_EPOCH_MS) / 1000, UTC)
-
-
-def _obj(data: Json, key: str) -> Json:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _str(data: Json, key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 from urllib.parse import urlencode
 
 import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import fetch_json, redact_url
-from connectors.rss import html_to_text
+from connectors.payload import Json, count, html_to_text, obj, parse_time, string
 from monitor.config import YouTubeSource
 from monitor.model import RawMention
-
-Json = dict[str, Any]
 
 WATCH_URL = "https://www.youtube.com/watch"
 QUOTA_REST = 3600.0
@@ -66,7 +63,7 @@ class YouTubeConnector:
             ) from None
 
     async def _poll(self, client: httpx.AsyncClient, key: str, cursor: Cursor) -> PollResult:
-        since = _parse_time(cursor.cursor)
+        since = parse_time(cursor.cursor)
         search = {
             "part": "snippet",
             "type": "video",
@@ -78,9 +75,9 @@ class YouTubeConnector:
             search["publishedAfter"] = _iso(since)
         found: dict[str, Json] = {}
         for result in await self._list(client, key, "search", search):
-            video_id = _str(_obj(result, "id"), "videoId")
-            snippet = _obj(result, "snippet")
-            published = _parse_time(_str(snippet, "publishedAt"))
+            video_id = string(obj(result, "id"), "videoId")
+            snippet = obj(result, "snippet")
+            published = parse_time(string(snippet, "publishedAt"))
             # publishedAfter is inclusive: the newest video of the last poll comes back.
             if video_id and not (since and published and published <= since):
                 found.setdefault(video_id, snippet)
@@ -92,7 +89,7 @@ class YouTubeConnector:
         )
         details = {video["id"]: video for video in videos if isinstance(video.get("id"), str)}
         channels = {
-            channel for snippet in found.values() if (channel := _str(snippet, "channelId"))
+            channel for snippet in found.values() if (channel := string(snippet, "channelId"))
         }
         subscribers = await self._subscribers(client, key, sorted(channels))
 
@@ -131,10 +128,10 @@ class YouTubeConnector:
         )
         counts: dict[str, int | None] = {}
         for channel in channels:
-            stats = _obj(channel, "statistics")
+            stats = obj(channel, "statistics")
             if isinstance(channel_id := channel.get("id"), str):
                 hidden = stats.get("hiddenSubscriberCount") is True
-                counts[channel_id] = None if hidden else _int(stats.get("subscriberCount"))
+                counts[channel_id] = None if hidden else count(stats.get("subscriberCount"))
         return counts
 
     async def _comments(
@@ -163,10 +160,10 @@ class YouTubeConnector:
         video: Json | None,
         subscribers: dict[str, int | None],
     ) -> RawMention:
-        details = _obj(video or {}, "snippet")
-        stats = _obj(video or {}, "statistics")
+        details = obj(video or {}, "snippet")
+        stats = obj(video or {}, "statistics")
         snippet = details or found
-        parts = (_str(snippet, "title"), _str(snippet, "description"))
+        parts = (string(snippet, "title"), string(snippet, "description"))
         if not details:  # search results are HTML-escaped ("Acme&#39;s") and shortened
             parts = tuple(html_to_text(part) if part else None for part in parts)
         return RawMention(
@@ -175,33 +172,33 @@ class YouTubeConnector:
             external_id=f"yt:{video_id}",
             url=f"{WATCH_URL}?{urlencode({'v': video_id})}",
             text="\n".join(part.strip() for part in parts if part and part.strip()),
-            author=_str(snippet, "channelTitle"),
-            author_followers=subscribers.get(_str(found, "channelId") or ""),
-            likes=_int(stats.get("likeCount")),
-            replies=_int(stats.get("commentCount")),
-            views=_int(stats.get("viewCount")),
-            language=_str(snippet, "defaultLanguage") or _str(snippet, "defaultAudioLanguage"),
-            published_at=_parse_time(_str(snippet, "publishedAt")),
+            author=string(snippet, "channelTitle"),
+            author_followers=subscribers.get(string(found, "channelId") or ""),
+            likes=count(stats.get("likeCount")),
+            replies=count(stats.get("commentCount")),
+            views=count(stats.get("viewCount")),
+            language=string(snippet, "defaultLanguage") or string(snippet, "defaultAudioLanguage"),
+            published_at=parse_time(string(snippet, "publishedAt")),
         )
 
     def _comment(self, video_id: str, thread: Json) -> RawMention | None:
-        snippet = _obj(thread, "snippet")
-        top = _obj(snippet, "topLevelComment")
-        comment_id = _str(top, "id") or _str(thread, "id")
+        snippet = obj(thread, "snippet")
+        top = obj(snippet, "topLevelComment")
+        comment_id = string(top, "id") or string(thread, "id")
         if not comment_id:
             return None
-        comment = _obj(top, "snippet")
-        text = _str(comment, "textOriginal") or html_to_text(_str(comment, "textDisplay") or "")
+        comment = obj(top, "snippet")
+        text = string(comment, "textOriginal") or html_to_text(string(comment, "textDisplay") or "")
         return RawMention(
             source=self.name,
             source_type=self.type,
             external_id=f"yt-comment:{comment_id}",
             url=f"{WATCH_URL}?{urlencode({'v': video_id, 'lc': comment_id})}",
             text=text,
-            author=_str(comment, "authorDisplayName"),
-            likes=_int(comment.get("likeCount")),
-            replies=_int(snippet.get("totalReplyCount")),
-            published_at=_parse_time(_str(comment, "publishedAt")),
+            author=string(comment, "authorDisplayName"),
+            likes=count(comment.get("likeCount")),
+            replies=count(snippet.get("totalReplyCount")),
+            published_at=parse_time(string(comment, "publishedAt")),
         )
 
 
@@ -209,33 +206,6 @@ def _status(error: SourceError) -> int | None:
     """The HTTP status of an ``http_4xx`` error (``SourceError`` has no field for it)."""
     found = re.match(r"HTTP (\d{3}) ", str(error)) if error.kind == "http_4xx" else None
     return int(found[1]) if found else None
-
-
-def _obj(data: Json, key: str) -> Json:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _str(data: Json, key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    """A count, which the API sends as a string of digits (``"48213"``)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _iso(moment: datetime) -> str:
