@@ -6,12 +6,16 @@ A field of the wrong type, a missing key or HTML where text was expected must gi
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from connectors.base import SourceError
+from connectors.base import Cursor, SourceError
 from connectors.http import redact_url
+from monitor.model import RawMention
 
 Json = dict[str, Any]
 
@@ -91,3 +95,40 @@ def html_to_text(markup: str) -> str:
     parser.feed(markup)
     parser.close()
     return " ".join("".join(parser.parts).split())
+
+
+@dataclass(frozen=True, slots=True)
+class HighWater:
+    """A cursor for APIs searched by time: the newest creation time seen and the ids seen at
+    that very time, so an item created in the same second as the last one is neither lost nor
+    reported twice."""
+
+    newest: float = 0.0
+    ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def load(cls, value: str | None) -> HighWater:
+        """From a stored cursor; an unreadable one starts afresh."""
+        try:
+            data = json.loads(value) if value else {}
+            return cls(float(data.get("newest", 0.0)), frozenset(map(str, data.get("ids", []))))
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+    def is_new(self, created: float, item: str) -> bool:
+        return created > self.newest or (created == self.newest and item not in self.ids)
+
+    def advanced(self, mentions: Iterable[RawMention]) -> HighWater:
+        """The mark after ``mentions`` (which all have ``published_at``)."""
+        newest, ids = self.newest, set(self.ids)
+        for mention in mentions:
+            assert mention.published_at is not None
+            created = mention.published_at.timestamp()
+            if created > newest:
+                newest, ids = created, set()
+            if created == newest:
+                ids.add(mention.external_id)
+        return HighWater(newest, frozenset(ids))
+
+    def dump(self) -> Cursor:
+        return Cursor(cursor=json.dumps({"newest": self.newest, "ids": sorted(self.ids)}))
