@@ -50,7 +50,7 @@ class HackerNewsConnector:
                 continue
             if (mention := self._mention(item, created, hit)) is not None:
                 mentions.append(mention)
-        return PollResult(mentions=mentions, cursor=mark.advanced(mentions).dump())
+        return PollResult(mentions=mentions, cursor=mark.advanced(HighWater.of(mentions)).dump())
 
     def _mention(self, item: str, created: int, hit: Json) -> RawMention | None:
         if (comment := string(hit, "comment_text")) is not None:

@@ -7,7 +7,7 @@ A field of the wrong type, a missing key or HTML where text was expected must gi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -118,17 +118,22 @@ class HighWater:
     def is_new(self, created: float, item: str) -> bool:
         return created > self.newest or (created == self.newest and item not in self.ids)
 
-    def advanced(self, mentions: Iterable[RawMention]) -> HighWater:
-        """The mark after ``mentions`` (which all have ``published_at``)."""
+    def advanced(self, items: Iterable[tuple[float, str]]) -> HighWater:
+        """The mark after seeing ``items``: (creation time, id) pairs."""
         newest, ids = self.newest, set(self.ids)
-        for mention in mentions:
-            assert mention.published_at is not None
-            created = mention.published_at.timestamp()
+        for created, item in items:
             if created > newest:
                 newest, ids = created, set()
             if created == newest:
-                ids.add(mention.external_id)
+                ids.add(item)
         return HighWater(newest, frozenset(ids))
+
+    @staticmethod
+    def of(mentions: Iterable[RawMention]) -> Iterator[tuple[float, str]]:
+        """(creation time, id) of mentions that all have ``published_at``."""
+        for mention in mentions:
+            assert mention.published_at is not None
+            yield mention.published_at.timestamp(), mention.external_id
 
     def dump(self) -> Cursor:
         return Cursor(cursor=json.dumps({"newest": self.newest, "ids": sorted(self.ids)}))

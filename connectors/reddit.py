@@ -54,7 +54,7 @@ class RedditConnector:
             created, post_id = post.get("created_utc"), string(post, "id")
             if isinstance(created, int | float) and post_id and mark.is_new(created, post_id):
                 mentions.append(self._mention(post_id, float(created), post))
-        return PollResult(mentions=mentions, cursor=mark.advanced(mentions).dump())
+        return PollResult(mentions=mentions, cursor=mark.advanced(HighWater.of(mentions)).dump())
 
     def _mention(self, post_id: str, created: float, post: Json) -> RawMention:
         title = string(post, "title") or ""
