@@ -1,0 +1,96 @@
+"""Alerts by email through an SMTP server.
+
+The subject says the level, brand and numbers; the body is the console rendering.  Every message
+of one incident refers to the incident's own Message-ID (``In-Reply-To``/``References``), so mail
+clients thread escalations and the resolution under the first page; each message's own
+Message-ID comes from its alert key, so a re-sent alert is recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+from email.message import EmailMessage
+
+from alerts.base import Alert, SinkError
+from alerts.console import render
+from monitor.config import EmailConfig
+
+log = logging.getLogger(__name__)
+
+
+class EmailSink:
+    name = "email"
+
+    def __init__(self, config: EmailConfig) -> None:
+        self.config = config
+
+    def send(self, alert: Alert) -> None:
+        message = self.message(alert)
+        login = self._login()
+        config = self.config
+        timeout = config.timeout.total_seconds()
+        try:
+            if config.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout)
+            else:
+                smtp = smtplib.SMTP(config.host, config.port, timeout=timeout)
+            with smtp:
+                if config.security == "starttls":
+                    smtp.starttls()
+                if login is not None:
+                    smtp.login(*login)
+                refused = smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused:
+            raise SinkError(f"{config.host} refused every recipient") from None
+        except smtplib.SMTPResponseException as exc:
+            raise SinkError(f"{config.host} refused the message: {exc.smtp_code}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise SinkError(f"cannot send through {config.host}: {type(exc).__name__}") from None
+        if refused:  # the others have it: sending again would duplicate it for them
+            log.warning("email: %s refused recipient(s) %s", config.host, ", ".join(refused))
+
+    def message(self, alert: Alert) -> EmailMessage:
+        domain = self.config.sender.rsplit("@", 1)[1]
+        message = EmailMessage()
+        message["From"] = self.config.sender
+        message["To"] = ", ".join(self.config.recipients)
+        message["Subject"] = subject(alert)
+        message["Message-ID"] = f"<{_digest(alert.key)}@{domain}>"
+        incident = alert.payload.get("incident_id")
+        if incident is not None:
+            thread = f"<{_digest(f'{alert.brand}:incident:{incident}')}@{domain}>"
+            message["In-Reply-To"] = thread
+            message["References"] = thread
+        message.set_content(render(alert) + "\n")
+        return message
+
+    def _login(self) -> tuple[str, str] | None:
+        names = (self.config.username_env, self.config.password_env)
+        if names == (None, None):
+            return None
+        values = []
+        for name in names:
+            value = os.environ.get(name or "")
+            if not value:
+                raise SinkError(f"environment variable {name} is not set")
+            values.append(value)
+        return values[0], values[1]
+
+
+def subject(alert: Alert) -> str:
+    p = alert.payload
+    if alert.kind == "test":
+        return f"[TEST] brandmon test alert for {alert.brand}"
+    if alert.kind == "resolved":
+        return f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
+    return (
+        f"[{p['level'].upper()}] {alert.brand}: {p['negative']:g} negative mentions "
+        f"in {p['window_minutes']} min"
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -1,0 +1,247 @@
+"""The webhook and email sinks against loopback receivers: a web server and an SMTP server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from alerts.base import Alert, SinkError
+from alerts.email import EmailSink
+from alerts.webhook import WebhookSink
+from monitor.config import EmailConfig, WebhookSinkConfig
+from monitor.signing import verify
+
+SECRET = "webhook-shared-secret"
+PASSWORD = "smtp-password-value"
+
+
+def page(level: str = "crisis", kind: str = "page") -> Alert:
+    payload = {
+        "brand": "Acme",
+        "incident_id": 3,
+        "level": level,
+        "at": "2026-11-24T09:00:00+00:00",
+        "started_at": "2026-11-24T08:30:00+00:00",
+        "peak_level": level,
+        "peak_at": "2026-11-24T09:00:00+00:00",
+        "score": 12.0,
+        "negative": 42,
+        "expected": 3.0,
+        "window_minutes": 15,
+        "previous_window": 10,
+        "thresholds": {"watch": 5.0, "warning": 7.0, "crisis": 10.0},
+        "top_mentions": [
+            {
+                "source": "x",
+                "author": "mia",
+                "reach": 40.0,
+                "text": "Acme made me sick",
+                "url": "https://x.example/1",
+            }
+        ],
+    }
+    return Alert(key=f"Acme:3:{level}:{kind}", brand="Acme", kind=kind, payload=payload)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- webhook ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> WebhookSink:
+    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+    url = httpserver.url_for("/hooks/brandmon?token=query-secret")
+    return WebhookSink(WebhookSinkConfig(url=url, secret_env="TEST_ALERT_SECRET"))
+
+
+def test_the_webhook_posts_a_signed_alert(httpserver: HTTPServer, webhook: WebhookSink) -> None:
+    received: list[Request] = []
+
+    def record(request: Request) -> Response:
+        received.append(request)
+        return Response("", status=204)
+
+    httpserver.expect_request("/hooks/brandmon", method="POST").respond_with_handler(record)
+    webhook.send(page())
+    [request] = received
+    body = request.get_data()
+    assert json.loads(body)["payload"]["negative"] == 42
+    assert request.headers["Idempotency-Key"] == "Acme:3:crisis:page"
+    timestamp = request.headers["X-Brandmon-Timestamp"]
+    assert verify(SECRET, timestamp, request.headers["X-Brandmon-Signature"], body)
+    assert not verify("other", timestamp, request.headers["X-Brandmon-Signature"], body)
+
+
+@pytest.mark.parametrize(
+    ("response", "message", "retry_after"),
+    [
+        (Response("slow", status=429, headers={"Retry-After": "40"}), "HTTP 429", 40),
+        (Response("boom", status=500), "HTTP 500", None),
+        (Response("", status=302, headers={"Location": "http://127.0.0.1:1/"}), "HTTP 302", None),
+    ],
+)
+def test_webhook_refusals_are_sink_errors(
+    httpserver: HTTPServer,
+    webhook: WebhookSink,
+    response: Response,
+    message: str,
+    retry_after: float | None,
+) -> None:
+    httpserver.expect_request("/hooks/brandmon").respond_with_response(response)
+    with pytest.raises(SinkError) as error:
+        webhook.send(page())
+    assert message in str(error.value) and error.value.retry_after == retry_after
+    assert "query-secret" not in str(error.value) and SECRET not in str(error.value)
+
+
+def test_webhook_unreachable_or_unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+    config = WebhookSinkConfig(
+        url=f"http://127.0.0.1:{closed_port()}/x", secret_env="TEST_ALERT_SECRET"
+    )
+    with pytest.raises(SinkError, match="cannot reach"):
+        WebhookSink(config).send(page())
+    monkeypatch.delenv("TEST_ALERT_SECRET")
+    with pytest.raises(SinkError, match="TEST_ALERT_SECRET"):
+        WebhookSink(config).send(page())
+
+
+# -- email -----------------------------------------------------------------------------------
+
+
+class SMTPServer(socketserver.ThreadingTCPServer):
+    """Just enough SMTP (RFC 5321) to receive mail on loopback, with AUTH PLAIN."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), SMTPHandler)
+        self.messages: list[dict[str, Any]] = []
+        self.logins: list[str] = []
+        self.refuse: set[str] = set()
+
+
+class SMTPHandler(socketserver.StreamRequestHandler):
+    server: SMTPServer
+
+    def reply(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        self.reply("220 localhost ESMTP test")
+        envelope: dict[str, Any] = {"to": []}
+        while line := self.rfile.readline():
+            command = line.decode().strip()
+            verb = command.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                self.wfile.write(b"250-localhost\r\n250 AUTH PLAIN\r\n")
+            elif verb == "HELO":
+                self.reply("250 localhost")
+            elif verb == "AUTH":
+                import base64
+
+                self.server.logins.append(base64.b64decode(command.split()[-1]).decode())
+                self.reply("235 2.7.0 Authentication successful")
+            elif verb == "MAIL":
+                envelope = {"from": command, "to": []}
+                self.reply("250 OK")
+            elif verb == "RCPT":
+                if any(address in command for address in self.server.refuse):
+                    self.reply("550 5.1.1 No such user")
+                else:
+                    envelope["to"].append(command)
+                    self.reply("250 OK")
+            elif verb == "DATA":
+                self.reply("354 End data with <CR><LF>.<CR><LF>")
+                data = b""
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    data += chunk
+                envelope["data"] = data
+                self.server.messages.append(envelope)
+                self.reply("250 OK queued")
+            elif verb in ("RSET", "NOOP"):
+                self.reply("250 OK")
+            elif verb == "QUIT":
+                self.reply("221 Bye")
+                return
+            else:
+                self.reply("502 Command not implemented")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPServer]:
+    server = SMTPServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def email_sink(port: int, **options: Any) -> EmailSink:
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": "brandmon@acme.example",
+        "recipients": ["pr@acme.example", "care@acme.example"],
+    }
+    return EmailSink(EmailConfig.model_validate(config | options))
+
+
+def test_alerts_are_mailed_and_threaded_per_incident(
+    smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    sink = email_sink(
+        smtp.server_address[1], username_env="TEST_SMTP_USER", password_env="TEST_SMTP_PASSWORD"
+    )
+    sink.send(page("warning"))
+    sink.send(page("warning", kind="resolved"))
+    first, resolved = (message_from_bytes(m["data"], policy=policy.default) for m in smtp.messages)
+    assert first["Subject"] == "[WARNING] Acme: 42 negative mentions in 15 min"
+    assert resolved["Subject"] == "[RESOLVED] Acme: incident #3 is over"
+    assert len(smtp.messages[0]["to"]) == 2
+    assert "Acme made me sick https://x.example/1" in first.get_content()
+    assert first["In-Reply-To"] == resolved["In-Reply-To"] == resolved["References"]
+    assert first["Message-ID"] != resolved["Message-ID"]
+    sink.send(page("warning"))  # the same alert again gets the same Message-ID
+    again = message_from_bytes(smtp.messages[2]["data"], policy=policy.default)
+    assert again["Message-ID"] == first["Message-ID"]
+    assert smtp.logins == [f"\0alerts\0{PASSWORD}"] * 3
+
+
+def test_mail_refused_or_unreachable_is_a_sink_error(
+    smtp: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smtp.refuse.add("care@acme.example")
+    email_sink(smtp.server_address[1]).send(page())  # pr@ has it: not an error to retry
+    assert len(smtp.messages) == 1
+    smtp.refuse.add("pr@acme.example")
+    with pytest.raises(SinkError, match="refused every recipient"):
+        email_sink(smtp.server_address[1]).send(page())
+    with pytest.raises(SinkError, match="cannot send"):
+        email_sink(closed_port()).send(page())
+    monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
+    sink = email_sink(
+        smtp.server_address[1], username_env="TEST_SMTP_USER", password_env="TEST_SMTP_PASSWORD"
+    )
+    with pytest.raises(SinkError, match="TEST_SMTP_PASSWORD"):
+        sink.send(page())
