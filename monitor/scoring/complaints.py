@@ -74,10 +74,12 @@ class ComplaintAwareScorer:
         if not counts and english_words(text):  # a short English text taken for another
             return self._english(text, brands, known=True)
         if not counts:  # short texts fool detectors: another list may know the words
-            keywords, counts = max(
+            best, found = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),
                 key=lambda pair: sum(pair[1].values()),
             )
+            if found:
+                keywords, counts = best, found
         total = sum(KEYWORD_WEIGHTS[kind] * n for kind, n in counts.items())
         compound = total / math.sqrt(total * total + KEYWORD_SCALE)
         return Sentiment(

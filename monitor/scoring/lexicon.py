@@ -48,7 +48,11 @@ class EnglishRules:
         for name, f in families.items():
             for cue in f.cues:
                 self._cued.setdefault(normalise(cue), []).append(name)
-        # the longest cue at each word start: "overcharg" is found as itself, not as "over"
+        # The pattern finds the longest cue at a word start ("cancelled", not "cancel"), so a
+        # cue also stands for every shorter cue it begins with.
+        for cue in self._cued:
+            for shorter in [c for c in self._cued if c != cue and cue.startswith(c)]:
+                self._cued[cue] = sorted({*self._cued[cue], *self._cued[shorter]})
         cues = sorted(self._cued, key=len, reverse=True)
         self._cues = re.compile(r"\b" + trie_pattern(cues))
         self._resolved = re.compile("|".join(f"(?:{p})" for p in resolved)) if resolved else None

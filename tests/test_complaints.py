@@ -1,0 +1,165 @@
+"""Complaint-aware scoring and triage: every rule family, every language list, every category."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.scoring.sentiment import NEGATIVE_BELOW
+from monitor.triage import CATEGORIES, triage
+
+LEXICON = Path(__file__).parents[1] / "monitor" / "data" / "lexicon"
+LABELLED = Path(__file__).parent / "data" / "labelled.jsonl"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ComplaintAwareScorer:
+    return ComplaintAwareScorer()
+
+
+FAMILIES = {
+    "waiting": "On hold for 45 minutes with @Telco",
+    "delay": "My parcel still hasn't arrived",
+    "cancellation": "They cancelled my flight at the gate",
+    "refund": "Still no refund from @ShopMart",
+    "lost_or_broken": "You lost my bag on a direct flight",
+    "charged": "I was charged twice for one order",
+    "no_response": "Can someone please call me back?",
+    "repeated_contact": "This is the third time I'm writing about this",
+    "account_access": "Locked out of my account since Monday",
+    "outage": "Internet down again in our street",
+    "safety_hygiene": "Found a cockroach in my burger",
+    "trust": "My data was leaked by @ShopMart",
+    "sarcasm": "Thanks for nothing @Telco",
+}
+
+
+def test_every_shipped_family_has_an_example() -> None:
+    families = tomllib.loads((LEXICON / "en.toml").read_text())["families"]
+    assert set(families) == set(FAMILIES)
+
+
+@pytest.mark.parametrize(("family", "text"), FAMILIES.items())
+def test_each_rule_family_turns_a_plain_complaint_negative(
+    scorer: ComplaintAwareScorer, family: str, text: str
+) -> None:
+    sentiment = scorer.score(text)
+    assert family in sentiment.rules
+    assert sentiment.label == "negative" and sentiment.confidence == "high"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks for the quick refund, very impressed",
+        "My order arrived without any delays",
+        "Issue resolved, thank you for the callback",
+        "Didn't have to wait at all",
+        "The store opens at 9 on Monday",
+    ],
+)
+def test_put_right_or_plain_texts_are_not_complaints(
+    scorer: ComplaintAwareScorer, text: str
+) -> None:
+    assert scorer.score(text).label != "negative"
+
+
+def test_sarcasm_overrides_polite_words(scorer: ComplaintAwareScorer) -> None:
+    vader = SentimentIntensityAnalyzer()
+    text = "Great job Acme... NOT. Flight delayed again"
+    assert vader.polarity_scores("Great job Acme... NOT")["compound"] > 0
+    assert scorer.score(text).label == "negative"
+
+
+LANGUAGES = {
+    "ms": ("Pesanan saya lambat, saya kecewa", "Terima kasih, layanan terbaik"),
+    "pl": ("Paczka nie dotarła, brak odpowiedzi", "Dziękuję, świetna obsługa"),
+    "sr": ("Čekam dve nedelje, niko ne odgovara", "Hvala, odlično"),
+    "he": ("ההזמנה לא הגיעה, אין מענה", "תודה רבה, שירות מעולה"),
+    "zh": ("快递还没到，客服不回复", "谢谢，服务很好"),
+    "es": ("El pedido no ha llegado y nadie responde", "Gracias, excelente servicio"),
+    "de": ("Die Lieferung ist immer noch nicht angekommen", "Vielen Dank, super Service"),
+    "fr": ("Toujours pas remboursé, personne ne répond", "Merci, service impeccable"),
+}
+
+
+@pytest.mark.parametrize(("language", "texts"), LANGUAGES.items())
+def test_each_language_list_scores_complaints_and_praise_with_low_confidence(
+    scorer: ComplaintAwareScorer, language: str, texts: tuple[str, str]
+) -> None:
+    complaint, praise = (scorer.score(t) for t in texts)
+    assert (complaint.language, complaint.label, complaint.confidence) == (
+        language,
+        "negative",
+        "low",
+    )
+    assert (praise.language, praise.label) == (language, "positive")
+
+
+def test_serbian_in_cyrillic_and_a_source_language_hint(scorer: ComplaintAwareScorer) -> None:
+    assert scorer.score("Храна је била покварена, одвратно").language == "sr"
+    assert scorer.score("Срамота").label == "negative"
+    hinted = scorer.score("Acme ok", language="pl-PL")
+    assert hinted.language == "pl" and hinted.confidence == "low"
+
+
+def test_a_language_without_a_list_is_never_a_confident_neutral(
+    scorer: ComplaintAwareScorer,
+) -> None:
+    unknown = scorer.score("このサービスはひどい", language="ja")
+    assert (unknown.label, unknown.confidence, unknown.language) == ("neutral", "low", "ja")
+
+
+@pytest.mark.parametrize(
+    ("text", "reach", "category", "priority"),
+    [
+        ("Found a rat in the kitchen at Burgerly", 5, "crisis_risk", "P1"),
+        ("Boycott Acme after that video, disgusting", 5, "crisis_risk", "P1"),
+        ("How do I reset my password?", 5, "account_or_technical_question", "P2"),
+        ("Locked out of my account again", 80, "account_or_technical_question", "P1"),
+        ("Still no refund after six weeks", 5, "complaint", "P2"),
+        ("Still no refund after six weeks", 60, "complaint", "P1"),
+        ("How much is the unlimited plan?", 5, "purchase_or_service_request", "P3"),
+        ("Love the new menu!", 5, "praise", "P4"),
+        ("Love the new menu!", 90, "praise", "P3"),
+        ("Acme annual report out today", 5, "other", "P4"),
+    ],
+)
+def test_triage_categories_and_priorities(
+    scorer: ComplaintAwareScorer, text: str, reach: float, category: str, priority: str
+) -> None:
+    result = triage(text, scorer.score(text), reach)
+    assert (result.category, result.priority) == (category, priority)
+
+
+def test_every_category_is_reachable() -> None:
+    reached = {row["category"] for row in map(json.loads, LABELLED.read_text().splitlines())}
+    assert reached == set(CATEGORIES)
+
+
+def test_the_labelled_set_is_scored_far_better_than_bare_vader(
+    scorer: ComplaintAwareScorer,
+) -> None:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    vader = SentimentIntensityAnalyzer()
+
+    def f1(predicted: list[bool], actual: list[bool]) -> tuple[float, float]:
+        hits = sum(p and a for p, a in zip(predicted, actual, strict=True))
+        precision, recall = hits / max(1, sum(predicted)), hits / max(1, sum(actual))
+        return precision, 2 * precision * recall / (precision + recall) if hits else 0.0
+
+    actual = [r["label"] == "negative" for r in rows]
+    ours = f1([scorer.score(r["text"]).label == "negative" for r in rows], actual)
+    bare = f1(
+        [vader.polarity_scores(r["text"])["compound"] <= NEGATIVE_BELOW for r in rows], actual
+    )
+    assert ours[0] >= 0.85 and ours[1] >= 0.80
+    assert ours[1] >= bare[1] + 0.25
+    categories = [triage(r["text"], scorer.score(r["text"]), 0).category for r in rows]
+    right = sum(c == r["category"] for c, r in zip(categories, rows, strict=True))
+    assert right / len(rows) >= 0.85
