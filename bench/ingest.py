@@ -29,7 +29,7 @@ CONFIG = """
 [storage]
 url = "sqlite:///{db}"
 {brands}
-"""
+"""  # {db} is filled per run, {brands} once
 WORDS = [
     "order",
     "delivery",
@@ -114,7 +114,29 @@ def generate_mentions(
         )
 
 
-def main(n: int) -> None:
+def run_pipeline(config_text: str, mentions: list[RawMention], workers: int) -> tuple[float, int]:
+    """Mentions per second through the whole pipeline into a fresh SQLite file, and how many
+    were stored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = parse_config(config_text.format(db=Path(tmp) / "bench.db"), "bench.toml")
+        storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
+        storage.create_schema()
+        pipeline = Pipeline(config, storage, workers=workers)
+        pipeline.process(mentions[:50])  # start the workers and load the language models
+        started = time.perf_counter()
+        stored = 0
+        for i in range(50, len(mentions), 1000):
+            stored += pipeline.process(mentions[i : i + 1000])[0].stored
+        end = mentions[-1].published_at + timedelta(minutes=5)  # type: ignore[operator]
+        for brand in config.brands:
+            storage.negative_counts(brand.name, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
+        rate = (len(mentions) - 50) / (time.perf_counter() - started)
+        pipeline.close()
+        storage.close()
+    return rate, stored
+
+
+def main(n: int, workers: int) -> None:
     rng = random.Random(8)
     brands = [f"Brand{k}" for k in range(20)]
     section = "".join(f'\n[[brands]]\nname = "{b}"\nkeywords = ["{b}"]\n' for b in brands)
@@ -127,28 +149,20 @@ def main(n: int) -> None:
         analyzer.polarity_scores(text)
     vader = n / (time.perf_counter() - started)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.db"
-        config = parse_config(CONFIG.format(db=db, brands=section), "bench.toml")
-        storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
-        storage.create_schema()
-        pipeline = Pipeline(config, storage)
-        started = time.perf_counter()
-        stored = 0
-        for i in range(0, n, 1000):
-            stored += pipeline.process(mentions[i : i + 1000])[0].stored
-        end = mentions[-1].published_at + timedelta(minutes=5)  # type: ignore[operator]
-        for brand in brands:
-            storage.negative_counts(brand, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
-        full = n / (time.perf_counter() - started)
-        storage.close()
-
+    config_text = CONFIG.replace("{brands}", section)
+    full, stored = run_pipeline(config_text, mentions, 1)
     print(f"bare VADER:      {vader:10,.0f} mentions/s")
     print(f"whole pipeline:  {full:10,.0f} mentions/s  ({stored:,} stored of {n:,})")
     print(f"ratio:           {full / vader:10.2f}  (target >= 0.50)")
+    if workers > 1:
+        parallel, _ = run_pipeline(config_text, mentions, workers)
+        speed_up = parallel / full
+        print(f"with {workers} workers: {parallel:8,.0f} mentions/s  (speed-up {speed_up:.2f}x)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mentions", type=int, default=20_000)
-    main(parser.parse_args().mentions)
+    parser.add_argument("--workers", type=int, default=1, help="also time scoring in N processes")
+    arguments = parser.parse_args()
+    main(arguments.mentions, arguments.workers)

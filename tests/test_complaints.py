@@ -163,3 +163,30 @@ def test_the_labelled_set_is_scored_far_better_than_bare_vader(
     categories = [triage(r["text"], scorer.score(r["text"]), 0).category for r in rows]
     right = sum(c == r["category"] for c, r in zip(categories, rows, strict=True))
     assert right / len(rows) >= 0.85
+
+
+def test_scoring_in_worker_processes_stores_the_same_results(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+    from monitor.model import RawMention
+    from monitor.pipeline import Pipeline
+    from monitor.storage import Storage
+
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines()]
+    raws = [
+        RawMention(source="t", external_id=str(i), text=f"Acme {r['text']}")
+        for i, r in enumerate(rows)
+    ]
+    stored = []
+    for workers in (1, 2):
+        db = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        config = parse_config(
+            f'[storage]\nurl = "{db}"\n[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml"
+        )
+        storage = Storage(db)
+        storage.create_schema()
+        pipeline = Pipeline(config, storage, workers=workers)
+        _, new = pipeline.process(raws)
+        pipeline.close()
+        storage.close()
+        stored.append(sorted((m["external_id"], m["sentiment_label"], m["priority"]) for m in new))
+    assert len(stored[0]) == len(rows) and stored[0] == stored[1]
