@@ -34,13 +34,18 @@ def render(alert: Alert) -> str:
         f"{p['started_at']}"
     )
     lines = [head]
-    for m in p.get("top_mentions", []):
-        who = m.get("author") or "unknown"
-        text = m["text"] if len(m["text"]) <= 100 else m["text"][:99] + "…"
-        lines.append(
-            f"  - {who} (reach {m['reach']:.1f}, {m['source']}): {text} {m.get('url') or ''}"
-        )
+    lines += [_line(m) for m in p.get("top_mentions", [])]
+    first = [m for m in p.get("first_mentions", []) if m not in p.get("top_mentions", [])]
+    if first:
+        lines.append("  where it started:")
+        lines += [_line(m) for m in first]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _line(m: dict[str, Any]) -> str:
+    who = m.get("author") or "unknown"
+    text = m["text"] if len(m["text"]) <= 100 else m["text"][:99] + "…"
+    return f"  - {who} (reach {m['reach']:.1f}, {m['source']}): {text} {m.get('url') or ''}"
 
 
 class ConsoleSink:

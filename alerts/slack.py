@@ -271,6 +271,15 @@ def page_blocks(alert: Alert, mention: str) -> Blocks:
                 "text": {"type": "mrkdwn", "text": "*Most influential*\n" + "\n".join(lines)},
             }
         )
+        first = [m for m in p.get("first_mentions") or [] if m not in top]
+        if first:
+            lines = [_mention_line(m) for m in first]
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": "*Where it started*\n" + "\n".join(lines)},
+                }
+            )
         categories = Counter(m["category"] for m in top if m.get("category"))
         if categories:
             breakdown = ", ".join(

@@ -250,6 +250,24 @@ class Storage:
         with self.session() as session:
             return list(session.scalars(query))
 
+    def first_negative(
+        self, brand: str, since: datetime, until: datetime, limit: int
+    ) -> list[Mention]:
+        """The earliest negative mentions of ``brand`` in [since, until): where a wave began."""
+        query = (
+            select(Mention)
+            .where(
+                Mention.brand == brand,
+                Mention.sentiment_label == "negative",
+                Mention.published_at >= since,
+                Mention.published_at < until,
+            )
+            .order_by(col(Mention.published_at), col(Mention.id))
+            .limit(limit)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
     def top_negative(
         self, brand: str, since: datetime, until: datetime, limit: int
     ) -> list[Mention]:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 GRACE = 1
 JUDGE_LEASE = timedelta(minutes=5)
 TOP_MENTIONS = 5
+FIRST_MENTIONS = 3
 
 
 def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
@@ -167,6 +168,13 @@ class BrandWatcher:
         return sum(recent[-2 * width : -width]) if width else 0.0
 
     def _payload(self, step: Step, row: Incident, top: list[Mention]) -> dict[str, Any]:
+        # where it started: the earliest negative mentions from a window before the incident
+        first = self.storage.first_negative(
+            self.brand,
+            to_utc(row.started_at) - self.settings.bucket * max(self.settings.windows),  # type: ignore[operator]
+            step.at + self.settings.bucket,
+            FIRST_MENTIONS,
+        )
         return {
             "brand": self.brand,
             "incident_id": row.id,
@@ -185,21 +193,24 @@ class BrandWatcher:
             "thresholds": dict(
                 zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)
             ),
-            "top_mentions": [
-                {
-                    "id": m.id,
-                    "source": m.source,
-                    "author": m.author,
-                    "followers": m.author_followers,
-                    "reach": m.reach_score,
-                    "text": m.text,
-                    "url": m.url,
-                    "category": m.category,
-                    "published_at": m.published_at.isoformat(),
-                }
-                for m in top
-            ],
+            "top_mentions": [_brief(m) for m in top],
+            "first_mentions": [_brief(m) for m in first],
         }
+
+
+def _brief(m: Mention) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "source": m.source,
+        "author": m.author,
+        "followers": m.author_followers,
+        "reach": m.reach_score,
+        "text": m.text,
+        "url": m.url,
+        "category": m.category,
+        "priority": m.priority,
+        "published_at": m.published_at.isoformat(),
+    }
 
 
 class Watcher:
