@@ -145,3 +145,85 @@ def test_a_locked_database_is_waited_out_and_nothing_is_dropped(
     storage = Storage(f"sqlite:///{db}")
     assert sorted(m.external_id for m in storage.mentions()) == ["a1", "a2"]
     storage.close()
+
+
+SOCIAL = """
+[storage]
+url = "sqlite:///{db}"
+
+[network]
+allow_networks = ["127.0.0.0/8", "::1/128"]
+
+[[brands]]
+name = "Crestfield"
+keywords = ["crestfield"]
+
+[[brands]]
+name = "Quillbox"
+keywords = ["quillbox"]
+
+[[brands]]
+name = "Gridline"
+keywords = ["gridline"]
+
+[[brands]]
+name = "SkyWays"
+keywords = ["skyways"]
+
+[[sources]]
+name = "reddit"
+type = "reddit"
+query = "crestfield"
+interval = "5m"
+base_url = "{base}"
+
+[[sources]]
+name = "hn"
+type = "hackernews"
+query = "quillbox"
+base_url = "{base}/hn"
+
+[[sources]]
+name = "mastodon"
+type = "mastodon"
+instance = "{base}"
+hashtags = ["Gridline"]
+
+[[sources]]
+name = "bluesky"
+type = "bluesky"
+query = "skyways"
+base_url = "{base}"
+"""
+
+
+def test_run_once_with_every_keyless_social_source(httpserver: HTTPServer, tmp_path: Path) -> None:
+    fixtures = FIXTURES.parent
+    for path, fixture in [
+        ("/search.json", "reddit/search.json"),
+        ("/hn/search_by_date", "hackernews/search.json"),
+        ("/api/v1/timelines/tag/Gridline", "mastodon/tag.json"),
+        ("/xrpc/app.bsky.feed.searchPosts", "bluesky/search.json"),
+    ]:
+        httpserver.expect_request(path).respond_with_data(
+            (fixtures / fixture).read_bytes(), content_type="application/json"
+        )
+    db = tmp_path / "brandmon.db"
+    config = tmp_path / "brandmon.toml"
+    config.write_text(SOCIAL.format(db=db, base=httpserver.url_for("").rstrip("/")))
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", "--once", "--config", str(config)])
+    assert first.exit_code == 0, first.stdout
+    for line in ("reddit: 3 found, 3 new", "hn: 3 found, 3 new", "mastodon: 2 found, 2 new"):
+        assert line in first.stdout
+    assert "bluesky: 2 found, 2 new" in first.stdout
+    second = runner.invoke(app, ["run", "--once", "--config", str(config)])
+    assert second.exit_code == 0
+    counts = [line for line in second.stdout.splitlines() if " found, " in line]
+    assert len(counts) == 4 and all(line.endswith(", 0 new") for line in counts)
+    storage = Storage(f"sqlite:///{db}")
+    by_brand = {b: len(storage.mentions(brand=b)) for b in ("Crestfield", "Quillbox", "Gridline")}
+    triaged = [m for m in storage.mentions(brand="Crestfield") if m.category and m.priority]
+    storage.close()
+    assert by_brand == {"Crestfield": 3, "Quillbox": 3, "Gridline": 2}
+    assert len(triaged) == 3  # every stored mention was triaged
