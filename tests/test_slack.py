@@ -315,3 +315,81 @@ def test_alerts_wait_in_the_outbox_while_slack_is_down_and_go_out_in_order(
     keys = [m["metadata"]["event_payload"]["key"] for m in posted]
     assert keys == [f"{a.key}:slack" for a in alerts]
     assert [m.get("thread_ts") for m in posted] == [None, posted[0]["ts"], posted[0]["ts"]]
+
+
+def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from sqlmodel import col, select
+
+    from alerts.outbox import enqueue
+    from monitor.model import AlertOutbox
+
+    db = tmp_path / "brandmon.db"
+    config = tmp_path / "brandmon.toml"
+    config.write_text(
+        CONFIG.format(db=db, base=slack.server.url_for("/"))
+        + '\n[[sources]]\nname = "feed"\ntype = "rss"\nurl = "http://127.0.0.1:9/feed"\n'
+    )
+    storage = Storage(f"sqlite:///{db}")
+    storage.create_schema()
+    alerts = [page("watch", "opened", "2026-11-24T08:40:00+00:00")]
+    alerts.append(page("warning", "escalated", "2026-11-24T08:50:00+00:00"))
+    with storage.session() as session:
+        for alert in alerts:
+            enqueue(
+                session,
+                key=alert.key,
+                brand="Acme",
+                kind=alert.kind,
+                payload=alert.payload,
+                sinks=["slack"],
+            )
+        session.commit()
+
+    posted, release = threading.Event(), threading.Event()
+    handle = slack.handle
+
+    def slow_first_post(request: Request) -> Response:
+        response = handle(request)  # Slack has taken the message...
+        if request.path.endswith("chat.postMessage") and not posted.is_set():
+            posted.set()
+            release.wait(timeout=30)  # ...but the daemon dies before it hears so
+        return response
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(slow_first_post)
+    env = {**os.environ, "TEST_SLACK_TOKEN": TOKEN}
+    script = Path(sys.executable).parent / "brandmon"
+    daemon = subprocess.Popen(
+        [script, "run", "--config", str(config)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert posted.wait(timeout=30)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(timeout=10)
+    finally:
+        release.set()
+    time.sleep(0.2)
+    again = subprocess.run(
+        [script, "run", "--once", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "alert already posted" in again.stderr
+    keys = [m["metadata"]["event_payload"]["key"] for m in slack.messages["#pr-alerts"]]
+    assert keys == [f"{a.key}:slack" for a in alerts]  # each once, in order
+    with storage.session() as session:
+        rows = session.exec(select(AlertOutbox).order_by(col(AlertOutbox.id))).all()
+    statuses = [row.status for row in rows]
+    storage.close()
+    assert statuses == ["sent", "sent"]
