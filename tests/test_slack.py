@@ -393,3 +393,19 @@ def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
     statuses = [row.status for row in rows]
     storage.close()
     assert statuses == ["sent", "sent"]
+
+
+def test_a_crisis_page_goes_out_even_when_its_chart_cannot_be_uploaded(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    handle = slack.handle
+
+    def no_files(request: Request) -> Response:
+        if request.path.strip("/").startswith("files."):
+            return FakeSlack.reply({"ok": False, "error": "missing_scope"})
+        return handle(request)
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(no_files)
+    sink.send(page("crisis", "opened", "2026-11-24T09:00:00+00:00"))
+    assert [p["channel"] for p in slack.posts()] == ["#war-room", "#safety-team"]
