@@ -73,7 +73,7 @@ class ComplaintAwareScorer:
         counts = keywords.scan(normal)
         if not counts and english_words(text):  # a short English text taken for another
             return self._english(text, brands, known=True)
-        if not counts:  # short texts fool detectors: another list may know the words
+        if not counts and language:  # the source's language, but another list's words
             best, found = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),
                 key=lambda pair: sum(pair[1].values()),

@@ -30,9 +30,9 @@ SHIPPED = {
     Language.GERMAN: "de",
     Language.FRENCH: "fr",
 }
-_HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
-_HEBREW = re.compile(r"[\u0590-\u05ff]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# one scan for the scripts only one shipped language uses: Han, Hebrew, Cyrillic
+_SCRIPTS = re.compile(r"([\u4e00-\u9fff\u3400-\u4dbf])|([\u0590-\u05ff])|([\u0400-\u04ff])")
+_SCRIPT_LANGUAGES = {1: "zh", 2: "he", 3: "sr"}
 _NOISE = re.compile(r"https?://\S+|[@#][\w.]+")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 # Common English words that none of the other shipped languages also uses as a word ("no",
@@ -189,13 +189,10 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     """
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
-    if _HAN.search(text):
-        return "zh"
-    if _HEBREW.search(text):
-        return "he"
-    if _CYRILLIC.search(text):
-        return "sr"
-    words = _NOISE.sub(" ", text)
+    if script := _SCRIPTS.search(text):
+        return _SCRIPT_LANGUAGES[script.lastindex or 0]
+    noisy = "http" in text or "@" in text or "#" in text
+    words = _NOISE.sub(" ", text) if noisy else text
     english = english_words(words)
     ascii_only = not _NON_ASCII_LETTER.search(words)
     if ascii_only and english >= 2:
