@@ -25,6 +25,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlmodel import select
 
 from alerts.base import Alert, SinkError
 from alerts.console import growth
@@ -91,26 +92,33 @@ class SlackSink:
             return
         payload = alert.payload
         level = payload["level"]
-        channel = self.slack.channels.get(level, self.slack.channel)
-        thread = self._thread(payload["incident_id"], channel)
         blocks = page_blocks(alert, self._mention(level))
+        if alert.kind == "resolved":  # close every thread the incident opened
+            threads = self._threads(payload["incident_id"]) or {self.slack.channel: None}
+            for channel, thread in threads.items():
+                self._reply(alert, channel, thread, blocks)
+            return
+        channel = self.slack.channels.get(level, self.slack.channel)
+        ts = self._reply(alert, channel, self._threads(payload["incident_id"]).get(channel), blocks)
+        if payload.get("event") in ("opened", "reopened"):
+            self._route(alert)
+        if level == "crisis":
+            self._attach_chart(alert, channel, ts)
+
+    def _reply(self, alert: Alert, channel: str, thread: str | None, blocks: Blocks) -> str:
+        """Open the incident's thread in ``channel``, or reply in it and update its head."""
         if thread is None:
             ts = self._post(channel, alert.key, blocks, None)
             with self.storage.session() as session:
-                incident = payload["incident_id"]
+                incident = alert.payload["incident_id"]
                 session.merge(SlackThread(incident_id=incident, channel=channel, ts=ts))
                 session.commit()
-        else:
-            self._post(channel, alert.key, blocks, thread)
-            self._web().chat_update(
-                channel=channel, ts=thread, text=fallback(alert), blocks=head_blocks(alert)
-            )
-            ts = thread
-        if alert.kind == "page":
-            if payload.get("event") in ("opened", "reopened"):
-                self._route(alert)
-            if level == "crisis":
-                self._attach_chart(alert, channel, ts)
+            return ts
+        self._post(channel, alert.key, blocks, thread)
+        self._web().chat_update(
+            channel=channel, ts=thread, text=fallback(alert), blocks=head_blocks(alert)
+        )
+        return thread
 
     def _post(self, channel: str, key: str, blocks: Blocks, thread: str | None) -> str:
         """Post unless a message with ``key`` is already there; return its ``ts``."""
@@ -149,10 +157,11 @@ class SlackSink:
                 return str(message["ts"])
         return None
 
-    def _thread(self, incident_id: int, channel: str) -> str | None:
+    def _threads(self, incident_id: int) -> dict[str, str | None]:
+        """The incident's thread in each channel it has one in."""
+        query = select(SlackThread).where(SlackThread.incident_id == incident_id)
         with self.storage.session() as session:
-            row = session.get(SlackThread, (incident_id, channel))
-        return row.ts if row else None
+            return {row.channel: row.ts for row in session.exec(query)}
 
     def _mention(self, level: str) -> str:
         if level == "crisis" and self.slack.crisis_mention:

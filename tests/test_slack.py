@@ -206,11 +206,15 @@ def test_a_page_opens_a_thread_and_escalations_reply_in_it(
     assert opened  # the warning thread is untouched by a page for another channel
 
     sink.send(page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved"))
-    reply = slack.posts()[-1]
-    assert reply["channel"] == "#pr-alerts" and reply["thread_ts"] == opened
-    assert "incident #7 is over" in text_of(reply)
-    [update] = slack.called("chat.update")
-    assert update["ts"] == opened and "RESOLVED" in json.dumps(update["blocks"])
+    # the resolution closes both threads the incident opened, and updates both heads
+    war_room = slack.messages["#war-room"][0]["ts"]
+    replies = {p["channel"]: p for p in slack.posts()[-2:]}
+    assert replies["#pr-alerts"]["thread_ts"] == opened
+    assert replies["#war-room"]["thread_ts"] == war_room
+    assert all("incident #7 is over" in text_of(r) for r in replies.values())
+    updates = {u["channel"]: u for u in slack.called("chat.update")}
+    assert updates["#pr-alerts"]["ts"] == opened and updates["#war-room"]["ts"] == war_room
+    assert "RESOLVED" in json.dumps(updates["#pr-alerts"]["blocks"])
 
 
 def test_an_alert_sent_again_after_a_crash_is_not_posted_twice(
