@@ -69,6 +69,9 @@ def main(data: Path, repeat: int) -> None:
         precision, recall, f1 = negative_class(predicted, actual)
         print(f"{name:22}{precision:10.2f}{recall:8.2f}{f1:7.2f}{rate:10,.0f}")
     print(f"speed ratio: {our_speed / vader_speed:.2f} of bare VADER (target >= 0.50)")
+    english = [t for t, s in zip(texts, scored, strict=True) if s.language == "en"]
+    ratio = speed(scorer.score, english, repeat) / speed(vader.polarity_scores, english, repeat)
+    print(f"  on the {len(english)} English texts alone: {ratio:.2f}")
     print(f"triage category right: {right}/{len(rows)} ({right / len(rows):.0%})")
 
 

@@ -64,15 +64,15 @@ class ComplaintAwareScorer:
         if not text.strip():
             return Sentiment(compound=0.0, label="neutral", language=language)
         lang = detect_language(text, language)
+        normal = normalise(text)
         if lang in (None, "en"):
-            return self._english(text, brands, known=lang == "en")
+            return self._english(text, normal, brands, known=lang == "en")
         keywords = self._keywords.get(lang)
         if keywords is None:  # a language we have no list for: say we do not know
             return Sentiment(0.0, "neutral", confidence="low", language=lang)
-        normal = normalise(text)
         counts = keywords.scan(normal)
         if not counts and english_words(text):  # a short English text taken for another
-            return self._english(text, brands, known=True)
+            return self._english(text, normal, brands, known=True)
         if not counts and language:  # the source's language, but another list's words
             best, found = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),
@@ -90,18 +90,17 @@ class ComplaintAwareScorer:
             rules=tuple(sorted(counts)),
         )
 
-    def _english(self, text: str, brands: Sequence[str], *, known: bool) -> Sentiment:
+    def _english(self, text: str, normal: str, brands: Sequence[str], *, known: bool) -> Sentiment:
         """VADER and the rules; ``known`` is False for text in no language we could tell
         (emoji, a language we do not ship), which is scored as English but not trusted."""
         compound = float(self._vader.polarity_scores(text)["compound"])
-        normal = normalise(text)
         families, resolved = self._rules.match(normal)
         for brand in brands:
             if brand in self._brand_rules:
                 extra, _ = self._brand_rules[brand].match(normal)
                 families += [f for f in extra if f not in families]
-        sarcastic = any(f.name == "sarcasm" for f in families)
-        if families and (sarcastic or not resolved):
+        names = tuple(f.name for f in families)
+        if families and ("sarcasm" in names or not resolved):
             floor = min(f.weight for f in families) - EXTRA_FAMILY_STEP * (len(families) - 1)
             compound = min(compound, max(-1.0, floor))
         return Sentiment(
@@ -109,7 +108,7 @@ class ComplaintAwareScorer:
             label=self._label(compound),
             confidence="high" if known else "low",
             language="en" if known else None,
-            rules=tuple(f.name for f in families),
+            rules=names,
         )
 
     def _label(self, compound: float) -> str:

@@ -25,6 +25,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u05
 
 def normalise(text: str) -> str:
     """The form rules are matched against: NFKC, case-folded, straight apostrophes."""
+    if text.isascii():  # already NFKC, with nothing to straighten: most mentions
+        return text.lower()
     return unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
 
 
@@ -60,9 +62,16 @@ class EnglishRules:
     def match(self, text: str) -> tuple[list[Family], bool]:
         """The families whose rules ``text`` (normalised) matches, and whether it reads as put
         right (a resolved or negated complaint)."""
-        candidates = {name for cue in self._cues.findall(text) for name in self._cued[cue]}
-        names = sorted(n for n in candidates if self._patterns[n].search(text))  # type: ignore[union-attr]
-        resolved = bool(names and self._resolved and self._resolved.search(text))
+        found = self._cues.findall(text)
+        if not found:
+            return [], False
+        candidates: set[str] = set()
+        for cue in found:
+            candidates.update(self._cued[cue])
+        names = [n for n in sorted(candidates) if self._patterns[n].search(text)]  # type: ignore[union-attr]
+        if not names:
+            return [], False
+        resolved = bool(self._resolved and self._resolved.search(text))
         return [self.families[n] for n in names], resolved
 
     def extended(self, extra: Mapping[str, Sequence[str]]) -> EnglishRules:
