@@ -9,14 +9,13 @@ category and its priority, P1 (most urgent) to P4.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from monitor.scoring.lexicon import normalise
+from monitor.scoring.lexicon import any_of, normalise
 from monitor.scoring.sentiment import Sentiment
 
 CATEGORIES = (
@@ -38,11 +37,11 @@ class Triage:
 class Triager:
     def __init__(self, rules: dict[str, Any]) -> None:
         self._crisis_families = set(rules["crisis"]["families"])
-        self._crisis = _any(rules["crisis"]["patterns"])
+        self._crisis = any_of(rules["crisis"]["patterns"])
         self._technical_families = set(rules["account_or_technical"]["families"])
-        self._technical = _any(rules["account_or_technical"]["patterns"])
-        self._purchase = _any(rules["purchase_or_service"]["patterns"])
-        self._question = _any(rules["question"]["patterns"])
+        self._technical = any_of(rules["account_or_technical"]["patterns"])
+        self._purchase = any_of(rules["purchase_or_service"]["patterns"])
+        self._question = any_of(rules["question"]["patterns"])
         priority = rules["priority"]
         self._base: dict[str, int] = priority["base"]
         self._raise_at: list[float] = sorted(priority["raise_at"])
@@ -84,10 +83,6 @@ class Triager:
         if sentiment.label == "positive":
             return "praise"
         return "other"
-
-
-def _any(patterns: list[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
 @cache

@@ -57,7 +57,7 @@ class EnglishRules:
                 self._cued[cue] = sorted({*self._cued[cue], *self._cued[shorter]})
         cues = sorted(self._cued, key=len, reverse=True)
         self._cues = re.compile(r"\b" + trie_pattern(cues))
-        self._resolved = re.compile("|".join(f"(?:{p})" for p in resolved)) if resolved else None
+        self._resolved = any_of(resolved) if resolved else None
 
     def match(self, text: str) -> tuple[list[Family], bool]:
         """The families whose rules ``text`` (normalised) matches, and whether it reads as put
@@ -166,6 +166,13 @@ def _alternation(groups: Mapping[str, Iterable[str]]) -> re.Pattern[str] | None:
             free.append(f"(?P<{name}__>{'|'.join(f'(?:{p})' for p in anywhere)})")
     parts = ([rf"\b(?:{'|'.join(bounded)})"] if bounded else []) + free
     return re.compile("|".join(parts)) if parts else None
+
+
+def any_of(patterns: Iterable[str]) -> re.Pattern[str]:
+    """One pattern matching any of ``patterns``, word-boundary ones sharing one ``\\b``."""
+    pattern = _alternation({"any": list(patterns)})
+    assert pattern is not None, "no patterns"
+    return pattern
 
 
 def _group(match: re.Match[str]) -> str:
