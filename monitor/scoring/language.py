@@ -189,12 +189,13 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     """
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
-    if script := _SCRIPTS.search(text):
+    plain = text.isascii()  # no script to look for, no letter outside a-z
+    if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
     noisy = "http" in text or "@" in text or "#" in text
     words = _NOISE.sub(" ", text) if noisy else text
     english = english_words(words)
-    ascii_only = not _NON_ASCII_LETTER.search(words)
+    ascii_only = plain or not _NON_ASCII_LETTER.search(words)
     if ascii_only and english >= 2:
         return "en"
     votes = language_votes(normalise(words))

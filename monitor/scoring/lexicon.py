@@ -43,18 +43,24 @@ class EnglishRules:
         self._sources = dict(families)
         self._resolved_sources = tuple(resolved)
         self.families = {name: Family(name, f.weight) for name, f in families.items()}
-        self._patterns = {
-            name: _alternation({name: f.patterns}) for name, f in families.items() if f.patterns
-        }
-        self._cued: dict[str, list[str]] = {}
+        # Each pattern is tried only where one of its family's cues that it spells out occurs
+        # (all of the family's cues when it spells out none), so a text costs a few small
+        # searches rather than every rule of every cued family.
+        self._rules: list[tuple[str, re.Pattern[str]]] = []
+        self._cued: dict[str, set[int]] = {}
         for name, f in families.items():
-            for cue in f.cues:
-                self._cued.setdefault(normalise(cue), []).append(name)
-        # The pattern finds the longest cue at a word start ("cancelled", not "cancel"), so a
-        # cue also stands for every shorter cue it begins with.
+            cues = [normalise(c) for c in f.cues]
+            for source in f.patterns:
+                index = len(self._rules)
+                self._rules.append((name, any_of([source])))
+                spelled = [c for c in cues if c in source] or cues
+                for cue in spelled:
+                    self._cued.setdefault(cue, set()).add(index)
+        # The cue pattern finds the longest cue at a word start ("cancelled", not "cancel"),
+        # so a cue also stands for every shorter cue it begins with.
         for cue in self._cued:
             for shorter in [c for c in self._cued if c != cue and cue.startswith(c)]:
-                self._cued[cue] = sorted({*self._cued[cue], *self._cued[shorter]})
+                self._cued[cue] |= self._cued[shorter]
         cues = sorted(self._cued, key=len, reverse=True)
         self._cues = re.compile(r"\b" + trie_pattern(cues))
         self._resolved = any_of(resolved) if resolved else None
@@ -65,14 +71,18 @@ class EnglishRules:
         found = self._cues.findall(text)
         if not found:
             return [], False
-        candidates: set[str] = set()
+        candidates: set[int] = set()
         for cue in found:
-            candidates.update(self._cued[cue])
-        names = [n for n in sorted(candidates) if self._patterns[n].search(text)]  # type: ignore[union-attr]
+            candidates |= self._cued[cue]
+        names: set[str] = set()
+        for index in sorted(candidates):
+            name, rule = self._rules[index]
+            if name not in names and rule.search(text):
+                names.add(name)
         if not names:
             return [], False
         resolved = bool(self._resolved and self._resolved.search(text))
-        return [self.families[n] for n in names], resolved
+        return [self.families[n] for n in sorted(names)], resolved
 
     def extended(self, extra: Mapping[str, Sequence[str]]) -> EnglishRules:
         """These rules plus a brand's own phrases (``[brands.lexicon]``), matched literally as
