@@ -24,6 +24,7 @@ from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.model import Incident, Mention, to_utc
 from monitor.storage import Activity, Storage
+from monitor.watcher import bucket_floor
 
 TOP_MENTIONS = 10
 LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}
@@ -67,7 +68,7 @@ def build_report(
         raise ValueError(f"no brand {brand!r} in the config (brands: {known})")
     settings = DetectorSettings.from_config(config.thresholds_for(brand_config))
     bucket = settings.bucket
-    start = _floor(start, bucket)
+    start = bucket_floor(start, bucket)
     expected, scores = _replay(storage, brand, settings, start, end)
     return Report(
         brand=brand,
@@ -82,11 +83,6 @@ def build_report(
         top=storage.top_negative(brand, start, end, TOP_MENTIONS),
         triage=storage.triage_counts(brand, start, end),
     )
-
-
-def _floor(moment: datetime, bucket: timedelta) -> datetime:
-    size = bucket.total_seconds()
-    return datetime.fromtimestamp(moment.timestamp() // size * size, moment.tzinfo)
 
 
 def _replay(

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -254,24 +255,17 @@ class Storage:
         self, brand: str, since: datetime, until: datetime, limit: int
     ) -> list[Mention]:
         """The earliest negative mentions of ``brand`` in [since, until): where a wave began."""
-        query = (
-            select(Mention)
-            .where(
-                Mention.brand == brand,
-                Mention.sentiment_label == "negative",
-                Mention.published_at >= since,
-                Mention.published_at < until,
-            )
-            .order_by(col(Mention.published_at), col(Mention.id))
-            .limit(limit)
-        )
-        with self.session() as session:
-            return list(session.scalars(query))
+        return self._negative(brand, since, until, limit, col(Mention.published_at))
 
     def top_negative(
         self, brand: str, since: datetime, until: datetime, limit: int
     ) -> list[Mention]:
         """The negative mentions of ``brand`` in [since, until) with the highest reach."""
+        return self._negative(brand, since, until, limit, col(Mention.reach_score).desc())
+
+    def _negative(
+        self, brand: str, since: datetime, until: datetime, limit: int, order: Any
+    ) -> list[Mention]:
         query = (
             select(Mention)
             .where(
@@ -280,7 +274,7 @@ class Storage:
                 Mention.published_at >= since,
                 Mention.published_at < until,
             )
-            .order_by(col(Mention.reach_score).desc(), col(Mention.id))
+            .order_by(order, col(Mention.id))
             .limit(limit)
         )
         with self.session() as session:
