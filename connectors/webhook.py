@@ -21,10 +21,9 @@ import hmac
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -33,6 +32,7 @@ from monitor.config import WebhookSource
 from monitor.jsonl import MentionError, parse_mention
 from monitor.model import RawMention
 from monitor.pipeline import PipelineReport
+from monitor.serving import BackgroundServer
 from monitor.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ Ingest = Callable[[list[RawMention]], PipelineReport]
 """Runs pushed mentions through the pipeline (match, score, store) and returns the counts."""
 
 
-class WebhookServer:
+class WebhookServer(BackgroundServer):
     """Serves one ``[[sources]] type = "webhook"`` entry; ``ingest`` stores what arrives."""
 
     def __init__(self, source: WebhookSource, ingest: Ingest) -> None:
@@ -57,30 +57,16 @@ class WebhookServer:
             )
         self.source = source
         handler = _handler(source, secret, ingest)
-        self._server = ThreadingHTTPServer((source.bind, source.port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"brandmon-push-{source.name}", daemon=True
-        )
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        super().__init__(source.bind, source.port, handler, f"brandmon-push-{source.name}")
 
     def start(self) -> None:
-        self._thread.start()
+        super().start()
         log.info(
             "push endpoint source=%s url=http://%s:%d%s",
             self.source.name,
             *self.address,
             self.source.path,
         )
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class _Refused(Exception):

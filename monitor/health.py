@@ -9,42 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from monitor.serving import BackgroundServer
 
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-class HealthServer:
+class HealthServer(BackgroundServer):
     def __init__(
         self, host: str, port: int, check: HealthCheck, registry: CollectorRegistry
     ) -> None:
-        handler = _handler(check, registry)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="brandmon-health", daemon=True
-        )
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        super().__init__(host, port, _handler(check, registry), "brandmon-health")
 
     def start(self) -> None:
-        self._thread.start()
+        super().start()
         log.info("health endpoint on http://%s:%d/healthz", *self.address)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _handler(check: HealthCheck, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
