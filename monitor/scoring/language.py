@@ -194,10 +194,10 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
     noisy = "http" in text or "@" in text or "#" in text
     words = _NOISE.sub(" ", text) if noisy else text
-    english = english_words(words)
     ascii_only = plain or not _NON_ASCII_LETTER.search(words)
-    if ascii_only and english >= 2:
+    if ascii_only and english_words(words, enough=2) == 2:
         return "en"
+    english = english_words(words)
     votes = language_votes(normalise(words))
     if votes:
         language, count = max(votes.items(), key=lambda vote: vote[1])
@@ -209,6 +209,12 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     return SHIPPED.get(found) if found is not None else None
 
 
-def english_words(text: str) -> int:
-    """How many distinct English function words ``text`` uses."""
-    return len(set(_ENGLISH.findall(text.lower())))
+def english_words(text: str, enough: int | None = None) -> int:
+    """How many distinct common English words ``text`` uses, counting no further than
+    ``enough`` (most English texts show two in their first words)."""
+    seen: set[str] = set()
+    for found in _ENGLISH.finditer(text.lower()):
+        seen.add(found.group())
+        if len(seen) == enough:
+            break
+    return len(seen)

@@ -236,12 +236,13 @@ def keyword_lists() -> dict[str, KeywordList]:
 
 @cache
 def _vocabulary() -> tuple[re.Pattern[str], dict[str, set[str]]]:
-    """Every word of the space-separated languages' lists, and the languages that use it."""
+    """Every word of the space-separated languages' lists (their common words too), and the
+    languages that use it."""
     languages: dict[str, set[str]] = {}
     for data in _keyword_files():
         if data.get("match") == "substring":
             continue
-        for kind in KEYWORD_WEIGHTS:
+        for kind in (*KEYWORD_WEIGHTS, "common"):
             for word in data.get(kind, []):
                 languages.setdefault(normalise(word), set()).add(data["language"])
     pattern = re.compile(r"\b" + trie_pattern(languages) + r"(?!\w)")
