@@ -71,14 +71,14 @@ class Triager:
             return "crisis_risk"
         if negative and ("crisis" in rules or (english and self._crisis.search(normal))):
             return "crisis_risk"
-        question = bool(self._question.search(normal))
-        if rules & self._technical_families or (
-            english and (question or negative) and self._technical.search(normal)
-        ):
+        if rules & self._technical_families:
+            return "account_or_technical_question"
+        asks = english and (negative or self._question.search(normal) is not None)
+        if asks and self._technical.search(normal):
             return "account_or_technical_question"
         if negative:
             return "complaint"
-        if english and question and self._purchase.search(normal):
+        if asks and self._purchase.search(normal):
             return "purchase_or_service_request"
         if sentiment.label == "positive":
             return "praise"
