@@ -77,14 +77,14 @@ def test_the_analyzer_is_built_once_per_scorer(monkeypatch: pytest.MonkeyPatch) 
     import monitor.scoring.sentiment as module
 
     built = 0
-    real = module.SentimentIntensityAnalyzer
+    real = module.Vader
 
     def counting() -> object:
         nonlocal built
         built += 1
         return real()
 
-    monkeypatch.setattr(module, "SentimentIntensityAnalyzer", counting)
+    monkeypatch.setattr(module, "Vader", counting)
     scorer = VaderScorer()
     for text in ["good", "bad", "fine"]:
         scorer.score(text)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
 from monitor.scoring.language import detect_language, english_words
 from monitor.scoring.lexicon import (
     KEYWORD_WEIGHTS,
@@ -29,6 +27,7 @@ from monitor.scoring.lexicon import (
     normalise,
 )
 from monitor.scoring.sentiment import NEGATIVE_BELOW, POSITIVE_ABOVE, Sentiment, label_for
+from monitor.scoring.vader import Vader
 
 EXTRA_FAMILY_STEP = 0.1
 """How much lower each further matching family pushes the score (floor -1)."""
@@ -50,7 +49,7 @@ class ComplaintAwareScorer:
         ``{"Acme": {"outage": ["kettle app offline"], "sarcasm": ["cheers acme"]}}``."""
         self.negative_below = negative_below
         self.positive_above = positive_above
-        self._vader = SentimentIntensityAnalyzer()
+        self._vader = Vader()
         self._rules = english_rules()
         self._brand_rules: dict[str, EnglishRules] = {
             brand: self._rules.extended(extra) for brand, extra in (brand_lexicons or {}).items()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from monitor.scoring.vader import Vader
 
 NEGATIVE_BELOW = -0.05
 POSITIVE_ABOVE = 0.05
@@ -69,7 +69,7 @@ class VaderScorer:
         self.negative_below = negative_below
         self.positive_above = positive_above
         # Building the analyzer loads the lexicon from disk, so do it once per scorer.
-        self._analyzer = SentimentIntensityAnalyzer()
+        self._analyzer = Vader()
 
     def score(
         self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
