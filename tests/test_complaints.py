@@ -69,6 +69,21 @@ def test_put_right_or_plain_texts_are_not_complaints(
     assert scorer.score(text).label != "negative"
 
 
+def test_a_brands_own_phrases_match_whole_words_only_for_that_brand() -> None:
+    phrases = {"menu": ["zinger is gone", "cheers acme!", "shut at the café"]}
+    scorer = ComplaintAwareScorer(brand_lexicons={"Acme": phrases})
+
+    def hit(text: str, brand: str = "Acme") -> bool:
+        return "menu" in scorer.score(text, brands=[brand]).rules
+
+    assert hit("The ZINGER  is gone again") and hit("cheers acme! cold fries again")
+    assert hit("Shut at the café, again")
+    assert not hit("the zinger is gonna be back")  # whole words only
+    assert not hit("cheers acme, cold fries again")  # punctuation is part of the phrase
+    assert not hit("shut at the cafés")  # é is a letter: no word ends there
+    assert not hit("The zinger is gone again", brand="Other")
+
+
 def test_sarcasm_overrides_polite_words(scorer: ComplaintAwareScorer) -> None:
     vader = SentimentIntensityAnalyzer()
     text = "Great job Acme... NOT. Flight delayed again"

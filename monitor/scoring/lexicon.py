@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import re2
+
 CUSTOM_WEIGHT = -0.55
 """The weight of a family a brand adds in its config (known families keep their own)."""
 KEYWORD_WEIGHTS = {"negative": -1.0, "complaint": -1.0, "crisis": -1.5, "positive": 1.0}
@@ -36,52 +38,56 @@ class Family:
     weight: float
 
 
+class PatternSet:
+    """Which groups of regular expressions a text matches, found in one pass.
+
+    RE2 matches all the patterns at once with a DFA, in time linear in the text, where
+    Python's ``re`` would run one backtracking search per pattern: ten times faster on the
+    English rules.  Patterns use RE2's syntax — Python's without look-arounds or
+    back-references; ``\\b`` and ``\\w`` are ASCII.
+    """
+
+    def __init__(self, groups: Mapping[str, Iterable[str]]) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        options.max_mem = 64 << 20  # room for the DFA of a few hundred rules
+        self._set = re2.Set.SearchSet(options)
+        self._keys: list[str] = []
+        for key, patterns in groups.items():
+            for pattern in patterns:
+                try:
+                    self._set.Add(pattern)
+                except re2.error:
+                    raise ValueError(f"{key}: {pattern!r} is not a pattern RE2 accepts") from None
+                self._keys.append(key)
+        self._set.Compile()
+
+    def matches(self, text: str) -> set[str]:
+        """The keys of the groups with a pattern found in ``text``."""
+        return {self._keys[i] for i in self._set.Match(text) or ()}
+
+
 class EnglishRules:
-    """Complaint rule families, each tried only on texts holding one of its cue words."""
+    """Complaint rule families, and the patterns that read a complaint as put right."""
+
+    _RESOLVED = ""  # the key of the resolved patterns (a family name is never empty)
 
     def __init__(self, families: Mapping[str, FamilySource], resolved: Sequence[str]) -> None:
         self._sources = dict(families)
         self._resolved_sources = tuple(resolved)
         self.families = {name: Family(name, f.weight) for name, f in families.items()}
-        # Each pattern is tried only where one of its family's cues that it spells out occurs
-        # (all of the family's cues when it spells out none), so a text costs a few small
-        # searches rather than every rule of every cued family.
-        self._rules: list[tuple[str, re.Pattern[str]]] = []
-        self._cued: dict[str, set[int]] = {}
-        for name, f in families.items():
-            cues = [normalise(c) for c in f.cues]
-            for source in f.patterns:
-                index = len(self._rules)
-                self._rules.append((name, any_of([source])))
-                spelled = [c for c in cues if c in source] or cues
-                for cue in spelled:
-                    self._cued.setdefault(cue, set()).add(index)
-        # The cue pattern finds the longest cue at a word start ("cancelled", not "cancel"),
-        # so a cue also stands for every shorter cue it begins with.
-        for cue in self._cued:
-            for shorter in [c for c in self._cued if c != cue and cue.startswith(c)]:
-                self._cued[cue] |= self._cued[shorter]
-        cues = sorted(self._cued, key=len, reverse=True)
-        self._cues = re.compile(r"\b" + trie_pattern(cues))
-        self._resolved = any_of(resolved) if resolved else None
+        self._patterns = PatternSet(
+            {**{name: f.patterns for name, f in families.items()}, self._RESOLVED: resolved}
+        )
 
     def match(self, text: str) -> tuple[list[Family], bool]:
         """The families whose rules ``text`` (normalised) matches, and whether it reads as put
         right (a resolved or negated complaint)."""
-        found = self._cues.findall(text)
-        if not found:
-            return [], False
-        candidates: set[int] = set()
-        for cue in found:
-            candidates |= self._cued[cue]
-        names: set[str] = set()
-        for index in sorted(candidates):
-            name, rule = self._rules[index]
-            if name not in names and rule.search(text):
-                names.add(name)
+        names = self._patterns.matches(text)
+        resolved = self._RESOLVED in names
+        names.discard(self._RESOLVED)
         if not names:
             return [], False
-        resolved = bool(self._resolved and self._resolved.search(text))
         return [self.families[n] for n in sorted(names)], resolved
 
     def extended(self, extra: Mapping[str, Sequence[str]]) -> EnglishRules:
@@ -89,11 +95,9 @@ class EnglishRules:
         whole words; ``extra`` maps a family name (known or new) to phrases."""
         families = dict(self._sources)
         for name, phrases in extra.items():
-            known = families.get(name, FamilySource(CUSTOM_WEIGHT, (), ()))
+            known = families.get(name, FamilySource(CUSTOM_WEIGHT, ()))
             families[name] = FamilySource(
-                known.weight,
-                known.patterns + tuple(_phrase(p) for p in phrases),
-                known.cues + tuple(normalise(p).split()[0] for p in phrases if p.strip()),
+                known.weight, known.patterns + tuple(_rule_phrase(p) for p in phrases if p.strip())
             )
         return EnglishRules(families, self._resolved_sources)
 
@@ -104,7 +108,6 @@ class FamilySource:
 
     weight: float
     patterns: tuple[str, ...]
-    cues: tuple[str, ...]
 
 
 class KeywordList:
@@ -158,6 +161,17 @@ def _phrase(words: str) -> str:
     return start + re.escape(phrase).replace(r"\ ", r"\s+") + r"(?!\w)"
 
 
+def _rule_phrase(words: str) -> str:
+    """A literal phrase as a whole-word RE2 pattern; letters and digits of any script are word
+    characters, as in Python."""
+    escaped = [
+        "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in word)
+        for word in normalise(words).split()
+    ]
+    body = r"\s+".join(escaped)
+    return rf"(?:^|[^\pL\pN_]){body}(?:[^\pL\pN_]|$)"
+
+
 def _alternation(groups: Mapping[str, Iterable[str]]) -> re.Pattern[str] | None:
     """One pattern with a named group per key: a single scan tells which groups matched.
 
@@ -203,9 +217,7 @@ def _read(name: str) -> dict[str, Any]:
 def english_rules() -> EnglishRules:
     data = _read("en.toml")
     families = {
-        name: FamilySource(
-            float(family["weight"]), tuple(family["patterns"]), tuple(family["cues"])
-        )
+        name: FamilySource(float(family["weight"]), tuple(family["patterns"]))
         for name, family in data["families"].items()
     }
     return EnglishRules(families, data.get("resolved", {}).get("patterns", ()))
