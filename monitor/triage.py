@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from monitor.scoring.lexicon import any_of, normalise
+from monitor.scoring.lexicon import PatternSet, normalise
 from monitor.scoring.sentiment import Sentiment
 
 CATEGORIES = (
@@ -37,11 +37,15 @@ class Triage:
 class Triager:
     def __init__(self, rules: dict[str, Any]) -> None:
         self._crisis_families = set(rules["crisis"]["families"])
-        self._crisis = any_of(rules["crisis"]["patterns"])
         self._technical_families = set(rules["account_or_technical"]["families"])
-        self._technical = any_of(rules["account_or_technical"]["patterns"])
-        self._purchase = any_of(rules["purchase_or_service"]["patterns"])
-        self._question = any_of(rules["question"]["patterns"])
+        self._patterns = PatternSet(
+            {
+                "crisis": rules["crisis"]["patterns"],
+                "technical": rules["account_or_technical"]["patterns"],
+                "purchase": rules["purchase_or_service"]["patterns"],
+                "question": rules["question"]["patterns"],
+            }
+        )
         priority = rules["priority"]
         self._base: dict[str, int] = priority["base"]
         self._raise_at: list[float] = sorted(priority["raise_at"])
@@ -65,20 +69,19 @@ class Triager:
     def category(self, text: str, sentiment: Sentiment) -> str:
         rules = set(sentiment.rules)
         negative = sentiment.label == "negative"
+        # the phrase patterns are English; other languages have their keyword lists' kinds
         english = sentiment.language in (None, "en")
-        normal = normalise(text)
-        if rules & self._crisis_families:
-            return "crisis_risk"
-        if negative and ("crisis" in rules or (english and self._crisis.search(normal))):
+        found = self._patterns.matches(normalise(text)) if english else set()
+        if rules & self._crisis_families or (negative and ("crisis" in rules or "crisis" in found)):
             return "crisis_risk"
         if rules & self._technical_families:
             return "account_or_technical_question"
-        asks = english and (negative or self._question.search(normal) is not None)
-        if asks and self._technical.search(normal):
+        asks = negative or "question" in found
+        if asks and "technical" in found:
             return "account_or_technical_question"
         if negative:
             return "complaint"
-        if asks and self._purchase.search(normal):
+        if asks and "purchase" in found:
             return "purchase_or_service_request"
         if sentiment.label == "positive":
             return "praise"

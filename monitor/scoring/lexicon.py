@@ -192,17 +192,6 @@ def _alternation(groups: Mapping[str, Iterable[str]]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts)) if parts else None
 
 
-def any_of(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One pattern matching any of ``patterns``; those starting at a word boundary share one
-    ``\\b`` in front (see ``_alternation``), and nothing is captured."""
-    patterns = list(patterns)
-    at_word = [p.removeprefix(r"\b") for p in patterns if p.startswith(r"\b")]
-    parts = [f"(?:{p})" for p in patterns if not p.startswith(r"\b")]
-    if at_word:
-        parts.insert(0, r"\b(?:" + "|".join(f"(?:{p})" for p in at_word) + ")")
-    return re.compile("|".join(parts))
-
-
 def _group(match: re.Match[str]) -> str:
     """The key of the group that matched (see ``_alternation``)."""
     return (match.lastgroup or "").removesuffix("__")
