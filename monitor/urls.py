@@ -9,7 +9,7 @@ Google redirect, for showing a link people can click.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 _GOOGLE_HOST = re.compile(r"^(?:www\.)?google(?:\.[a-z]{2,3}){1,2}$")
 _TRACKING_PREFIXES = ("utm_",)
@@ -43,15 +43,22 @@ def unwrap_redirect(url: str) -> str:
     """The target of a Google redirect link (``https://www.google.com/url?url=...`` or ``?q=``),
     as found in Google Alerts feeds; any other URL is returned unchanged."""
     try:
-        parts = urlsplit(url.strip())
-        if _GOOGLE_HOST.match(parts.hostname or "") and parts.path == "/url":
-            query = dict(parse_qsl(parts.query))
-            target = query.get("url") or query.get("q") or ""
-            if urlsplit(target).scheme.lower() in _DEFAULT_PORTS:
-                return target
+        return _redirect_target(urlsplit(url.strip())) or url
     except ValueError:  # e.g. a broken IPv6 literal
-        pass
-    return url
+        return url
+
+
+def _redirect_target(parts: SplitResult) -> str | None:
+    """The http(s) URL a Google redirect points to, if ``parts`` is one."""
+    host = parts.hostname or ""
+    if "google" not in host or parts.path != "/url" or not _GOOGLE_HOST.match(host):
+        return None
+    query = dict(parse_qsl(parts.query))
+    target = query.get("url") or query.get("q") or ""
+    try:
+        return target if urlsplit(target).scheme.lower() in _DEFAULT_PORTS else None
+    except ValueError:  # a broken target: the redirect link is all there is
+        return None
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -64,7 +71,10 @@ def canonical_url(url: str | None) -> str | None:
     if not url or not url.strip():
         return None
     try:
-        parts = urlsplit(unwrap_redirect(url.strip()))
+        parts = urlsplit(url.strip())
+        target = _redirect_target(parts)
+        if target is not None:
+            parts = urlsplit(target)
         port = parts.port
     except ValueError:  # a broken IPv6 literal or a non-numeric port
         return None
@@ -76,13 +86,15 @@ def canonical_url(url: str | None) -> str | None:
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = parts.path.rstrip("/") or "/"
-    params = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(key)
-    ]
-    # Sort by name only: the order of repeated parameters can matter (a=1&a=2).
-    query = urlencode(sorted(params, key=lambda item: item[0]))
+    query = ""
+    if parts.query:
+        params = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not _is_tracking(key)
+        ]
+        # Sort by name only: the order of repeated parameters can matter (a=1&a=2).
+        query = urlencode(sorted(params, key=lambda item: item[0]))
     return urlunsplit((scheme, netloc, path, query, ""))
 
 

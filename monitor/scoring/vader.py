@@ -10,6 +10,8 @@ suite checks that it returns the same scores as the library on every text we hav
 
 from __future__ import annotations
 
+import string
+
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
     C_INCR,
@@ -17,11 +19,11 @@ from vaderSentiment.vaderSentiment import (
     NEGATE,
     SPECIAL_CASES,
     SentimentIntensityAnalyzer,
-    SentiText,
     scalar_inc_dec,
 )
 
 _NEGATE = frozenset(NEGATE)
+_PUNCTUATION = string.punctuation
 
 
 class Vader(SentimentIntensityAnalyzer):
@@ -35,13 +37,19 @@ class Vader(SentimentIntensityAnalyzer):
     def polarity_scores(self, text: str) -> dict[str, float]:  # type: ignore[override]
         if not text.isascii() and not self._emoji.isdisjoint(text):
             return super().polarity_scores(text)
-        sentitext = SentiText(text.strip())
-        words = sentitext.words_and_emoticons
+        text = text.strip()
+        # SentiText's words: split on spaces, punctuation stripped unless that leaves two
+        # characters or fewer (an emoticon such as ":)")
+        words = [
+            word if len(stripped := word.strip(_PUNCTUATION)) <= 2 else stripped
+            for word in text.split()
+        ]
         lowered = [word.lower() for word in words]
         lexicon = self.lexicon
         if not any(word in lexicon for word in lowered):  # every word scores 0
             return {"neg": 0.0, "neu": 1.0 if words else 0.0, "pos": 0.0, "compound": 0.0}
-        cap_differs = sentitext.is_cap_diff
+        capitals = sum(map(str.isupper, words))
+        cap_differs = 0 < len(words) - capitals < len(words)  # some words in capitals, not all
         sentiments: list[float] = []
         last = len(words) - 1
         for i, lower in enumerate(lowered):
@@ -50,8 +58,9 @@ class Vader(SentimentIntensityAnalyzer):
                 sentiments.append(0)
             else:
                 sentiments.append(self._valence(i, words, lowered, cap_differs))
-        sentiments = self._but_check(words, sentiments)
-        return self.score_valence(sentiments, sentitext.text)
+        if "but" in lowered:
+            sentiments = self._but_check(words, sentiments)
+        return self.score_valence(sentiments, text)
 
     def _valence(self, i: int, words: list[str], lowered: list[str], cap_differs: bool) -> float:
         """VADER's ``sentiment_valence`` for lexicon word ``i``, on words lower-cased once."""
