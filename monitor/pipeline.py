@@ -58,9 +58,8 @@ class Assessment:
     triage: Triage
 
 
-def assess(scorer: SentimentScorer, raw: RawMention, brands: list[str]) -> Assessment:
-    sentiment = scorer.score(raw.text, language=raw.language, brands=brands)
-    reach = reach_score(
+def reach_of(raw: RawMention) -> float:
+    return reach_score(
         source_type=raw.source_type,
         followers=raw.author_followers,
         likes=raw.likes,
@@ -68,12 +67,18 @@ def assess(scorer: SentimentScorer, raw: RawMention, brands: list[str]) -> Asses
         replies=raw.replies,
         views=raw.views,
     )
+
+
+def assess(scorer: SentimentScorer, raw: RawMention, brands: list[str]) -> Assessment:
+    reach = reach_of(raw)
+    sentiment = scorer.score(raw.text, language=raw.language, brands=brands)
     return Assessment(sentiment, reach, triage(raw.text, sentiment, reach))
 
 
 class Pipeline:
-    """Match, score, triage and store.  With ``workers`` > 1, scoring — the costly part —
-    runs in that many processes; call ``close`` when done."""
+    """Match, score, triage and store.  With ``workers`` > 1, scoring and triage run in that
+    many processes while this one matches, stores and sends them more; call ``close`` when
+    done."""
 
     def __init__(
         self,
@@ -95,7 +100,6 @@ class Pipeline:
             if workers > 1
             else None
         )
-        self._workers = workers
 
     def close(self) -> None:
         if self._pool is not None:
@@ -109,10 +113,11 @@ class Pipeline:
         """
         report = PipelineReport()
         raws = list(raws)
-        candidates = list(self._mentions(raws, self._known(raws), report))
-        new = self.storage.add_mentions(candidates)
+        # Rows are stored batch by batch as they are scored; each counts as a duplicate until
+        # storage says it is new.
+        new = self.storage.add_mentions(self._mentions(raws, self._known(raws), report))
         report.stored = len(new)
-        report.duplicates += len(candidates) - len(new)
+        report.duplicates -= len(new)
         return report, new
 
     def _known(self, raws: list[RawMention]) -> set[tuple[str, str]]:
@@ -163,18 +168,32 @@ class Pipeline:
                 "category": found.triage.category,
                 "priority": found.triage.priority,
             }
+            report.duplicates += len(brands)
             for brand in brands:
                 yield {**row, "brand": brand}
 
-    def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> list[Assessment]:
-        if self._pool is None or len(todo) < 2 * self._workers:
-            return [assess(self.scorer, raw, brands) for raw, brands in todo]
-        size = -(-len(todo) // self._workers)
-        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        return [found for chunk in self._pool.map(_assess_chunk, chunks) for found in chunk]
+    def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> Iterator[Assessment]:
+        """Assessments of ``todo`` in order; with workers, all are sent at once and come back
+        chunk by chunk, so the first rows are stored while later ones are being scored."""
+        if self._pool is None:
+            yield from (assess(self.scorer, raw, brands) for raw, brands in todo)
+            return
+        # Only what scoring needs crosses to the workers, and plain tuples come back.
+        jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
+        chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+        for future in [self._pool.submit(_assess_chunk, chunk) for chunk in chunks]:
+            for (compound, label, confidence, language, rules), reach, verdict in future.result():
+                sentiment = Sentiment(compound, label, confidence, language, rules)
+                yield Assessment(sentiment, reach, Triage(*verdict))
 
 
+_CHUNK = 100
+"""Posts per task sent to a worker: small enough to keep every worker busy, large enough that
+sending them costs little."""
 _worker_scorer: ComplaintAwareScorer | None = None
+
+_Job = tuple[str, str | None, list[str], float]
+_Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
 
 
 def _start_worker(lexicons: dict[str, dict[str, list[str]]]) -> None:
@@ -182,6 +201,17 @@ def _start_worker(lexicons: dict[str, dict[str, list[str]]]) -> None:
     _worker_scorer = ComplaintAwareScorer(brand_lexicons=lexicons)
 
 
-def _assess_chunk(chunk: list[tuple[RawMention, list[str]]]) -> list[Assessment]:
+def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:
     assert _worker_scorer is not None
-    return [assess(_worker_scorer, raw, brands) for raw, brands in chunk]
+    scored: list[_Scored] = []
+    for text, language, brands, reach in chunk:
+        s = _worker_scorer.score(text, language=language, brands=brands)
+        verdict = triage(text, s, reach)
+        scored.append(
+            (
+                (s.compound, s.label, s.confidence, s.language, s.rules),
+                reach,
+                (verdict.category, verdict.priority),
+            )
+        )
+    return scored
