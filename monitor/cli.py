@@ -218,14 +218,19 @@ def _print_report(report: PipelineReport, errors: int) -> None:
 def ingest(
     jsonl: Annotated[Path, typer.Option("--jsonl", help="File with one JSON mention per line.")],
     config: ConfigOption = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Score in this many processes (for large backfills).")
+    ] = 1,
 ) -> None:
     """Push mentions from a JSON-lines file through the pipeline."""
     loaded = _config(config)
     total, lines = _read_lines(jsonl)
     storage = _storage(loaded)
+    pipeline = Pipeline(loaded, storage, workers=workers)
     try:
-        report, errors = _ingest(Pipeline(loaded, storage), read_jsonl(lines), total)
+        report, errors = _ingest(pipeline, read_jsonl(lines), total)
     finally:
+        pipeline.close()
         storage.close()
     _print_report(report, errors)
 

@@ -202,6 +202,22 @@ def test_bundled_sample_ingests_once(tmp_path: Path, monkeypatch) -> None:  # ty
     assert not any("Crestfield Road" in t for t in texts)  # excluded
 
 
+def test_ingest_in_worker_processes_stores_the_same(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("BRANDMON_CONFIG", raising=False)
+    sample = Path(__file__).resolve().parent.parent / "monitor" / "data" / "sample_mentions.jsonl"
+    listed = []
+    for workers in ("1", "2"):
+        (tmp_path / workers).mkdir()
+        monkeypatch.chdir(tmp_path / workers)
+        result = invoke("ingest", "--jsonl", str(sample), "--workers", workers)
+        assert result.stdout.startswith("21 read, 19 stored"), result.output
+        rows = invoke("mentions", "--format", "json").stdout.splitlines()
+        listed.append(
+            sorted((r["text"], r["sentiment_label"], r["priority"]) for r in map(json.loads, rows))
+        )
+    assert len(listed[0]) == 19 and listed[0] == listed[1]
+
+
 def test_very_long_ids_and_urls_are_stored_and_still_deduplicated(
     config: Path, tmp_path: Path
 ) -> None:
