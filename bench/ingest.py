@@ -1,6 +1,6 @@
 """End-to-end ingest throughput against bare VADER, in one process.
 
-    .venv/bin/python bench/ingest.py [--mentions 20000]
+    .venv/bin/python bench/ingest.py [--mentions 20000] [--workers 2] [--profile]
 
 Generates mentions from hand-written ones (mixed lengths, languages, brands, duplicates),
 pushes them through the whole pipeline (match, de-duplicate, score, triage, store into SQLite,
@@ -12,7 +12,9 @@ core.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import random
 import tempfile
 import time
@@ -105,7 +107,7 @@ def run_pipeline(config_text: str, mentions: list[RawMention], workers: int) -> 
     return rate, stored
 
 
-def main(n: int, workers: int) -> None:
+def main(n: int, workers: int, profile: bool) -> None:
     rng = random.Random(8)
     brands = [f"Brand{k}" for k in range(20)]
     section = "".join(f'\n[[brands]]\nname = "{b}"\nkeywords = ["{b}"]\n' for b in brands)
@@ -119,6 +121,10 @@ def main(n: int, workers: int) -> None:
     vader = n / (time.perf_counter() - started)
 
     config_text = CONFIG.replace("{brands}", section)
+    if profile:  # where the time goes, by the functions' own time
+        profiler = cProfile.Profile()
+        profiler.runcall(run_pipeline, config_text, mentions, 1)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     full, stored = run_pipeline(config_text, mentions, 1)
     print(f"bare VADER:      {vader:10,.0f} mentions/s")
     print(f"whole pipeline:  {full:10,.0f} mentions/s  ({stored:,} stored of {n:,})")
@@ -133,5 +139,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mentions", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1, help="also time scoring in N processes")
+    parser.add_argument("--profile", action="store_true", help="first print a profile of one run")
     arguments = parser.parse_args()
-    main(arguments.mentions, arguments.workers)
+    main(arguments.mentions, arguments.workers, arguments.profile)

@@ -38,6 +38,12 @@ class Family:
     weight: float
 
 
+_RE2_MEMORY = 8 << 20
+"""Bytes each pattern set may use.  RE2 caches the DFA states it meets, up to this budget, then
+starts its cache afresh: memory stays bounded however many texts are scored.  (A set's DFA never
+gives up on a slow text, only when the budget cannot hold its first states.)"""
+
+
 class PatternSet:
     """Which groups of regular expressions a text matches, found in one pass.
 
@@ -50,7 +56,7 @@ class PatternSet:
     def __init__(self, groups: Mapping[str, Iterable[str]]) -> None:
         options = re2.Options()
         options.log_errors = False
-        options.max_mem = 64 << 20  # room for the DFA of a few hundred rules
+        options.max_mem = _RE2_MEMORY
         self._set = re2.Set.SearchSet(options)
         self._keys: list[str] = []
         for key, patterns in groups.items():
