@@ -84,3 +84,19 @@ def test_scores_shuffled_words_as_the_library_does(
     differ = [t for t in salads if ours.polarity_scores(t) != library.polarity_scores(t)]
     assert differ == []
     assert len({ours.polarity_scores(t)["compound"] for t in salads}) > 500  # not all zero
+
+
+def test_scores_texts_with_emoji_as_the_library_does(
+    analyzers: tuple[SentimentIntensityAnalyzer, Vader],
+) -> None:
+    library, ours = analyzers
+    rng = random.Random(7)
+    emoji = sorted(key for key in library.emojis if len(key) == 1)
+    texts = []
+    for salad in word_salads(corpus(), 500):
+        chars = list(salad)
+        for _ in range(rng.randrange(1, 4)):  # inside words, after spaces, at either end
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice(emoji))
+        texts.append("".join(chars))
+    differ = [t for t in texts if ours.polarity_scores(t) != library.polarity_scores(t)]
+    assert differ == []

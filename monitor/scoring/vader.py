@@ -1,7 +1,7 @@
 """VADER, scoring exactly as ``vaderSentiment`` does, without its avoidable work.
 
 ``SentimentIntensityAnalyzer.polarity_scores`` spends most of its time on things that cannot
-change the result: it walks every character looking for emoji (there are none in ASCII text),
+change the result: it walks every character looking for emoji (there are none in most texts),
 lower-cases the whole text again for every word it checks for negation or idioms (so a long
 post costs quadratic time), and runs the full valence machinery for words that are not in its
 lexicon (they always score 0).  ``Vader`` skips exactly that work and nothing else; the test
@@ -36,7 +36,7 @@ class Vader(SentimentIntensityAnalyzer):
 
     def polarity_scores(self, text: str) -> dict[str, float]:  # type: ignore[override]
         if not text.isascii() and not self._emoji.isdisjoint(text):
-            return super().polarity_scores(text)
+            text = self._name_emoji(text)
         text = text.strip()
         # SentiText's words: split on spaces, punctuation stripped unless that leaves two
         # characters or fewer (an emoticon such as ":)")
@@ -61,6 +61,22 @@ class Vader(SentimentIntensityAnalyzer):
         if "but" in lowered:
             sentiments = self._but_check(words, sentiments)
         return self.score_valence(sentiments, text)
+
+    def _name_emoji(self, text: str) -> str:
+        """VADER's first step: each emoji replaced by its name, after a space unless one
+        precedes it."""
+        parts: list[str] = []
+        after_space = True
+        for char in text:
+            if char in self._emoji:
+                if not after_space:
+                    parts.append(" ")
+                parts.append(self.emojis[char])
+                after_space = False
+            else:
+                parts.append(char)
+                after_space = char == " "
+        return "".join(parts)
 
     def _valence(self, i: int, words: list[str], lowered: list[str], cap_differs: bool) -> float:
         """VADER's ``sentiment_valence`` for lexicon word ``i``, on words lower-cased once."""
