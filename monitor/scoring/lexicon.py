@@ -170,11 +170,7 @@ def _phrase(words: str) -> str:
 def _rule_phrase(words: str) -> str:
     """A literal phrase as a whole-word RE2 pattern; letters and digits of any script are word
     characters, as in Python."""
-    escaped = [
-        "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in word)
-        for word in normalise(words).split()
-    ]
-    body = r"\s+".join(escaped)
+    body = r"\s+".join(re.escape(word) for word in normalise(words).split())
     return rf"(?:^|[^\pL\pN_]){body}(?:[^\pL\pN_]|$)"
 
 
