@@ -69,10 +69,11 @@ def reach_of(raw: RawMention) -> float:
     )
 
 
-def assess(scorer: SentimentScorer, raw: RawMention, brands: list[str]) -> Assessment:
-    reach = reach_of(raw)
-    sentiment = scorer.score(raw.text, language=raw.language, brands=brands)
-    return Assessment(sentiment, reach, triage(raw.text, sentiment, reach))
+def assess(
+    scorer: SentimentScorer, text: str, language: str | None, brands: list[str], reach: float
+) -> Assessment:
+    sentiment = scorer.score(text, language=language, brands=brands)
+    return Assessment(sentiment, reach, triage(text, sentiment, reach))
 
 
 class Pipeline:
@@ -175,11 +176,11 @@ class Pipeline:
     def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> Iterator[Assessment]:
         """Assessments of ``todo`` in order; with workers, all are sent at once and come back
         chunk by chunk, so the first rows are stored while later ones are being scored."""
+        jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
         if self._pool is None:
-            yield from (assess(self.scorer, raw, brands) for raw, brands in todo)
+            yield from (assess(self.scorer, *job) for job in jobs)
             return
         # Only what scoring needs crosses to the workers, and plain tuples come back.
-        jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
         for future in [self._pool.submit(_assess_chunk, chunk) for chunk in chunks]:
             for (compound, label, confidence, language, rules), reach, verdict in future.result():
@@ -204,14 +205,9 @@ def _start_worker(lexicons: dict[str, dict[str, list[str]]]) -> None:
 def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:
     assert _worker_scorer is not None
     scored: list[_Scored] = []
-    for text, language, brands, reach in chunk:
-        s = _worker_scorer.score(text, language=language, brands=brands)
-        verdict = triage(text, s, reach)
-        scored.append(
-            (
-                (s.compound, s.label, s.confidence, s.language, s.rules),
-                reach,
-                (verdict.category, verdict.priority),
-            )
-        )
+    for job in chunk:
+        found = assess(_worker_scorer, *job)
+        s, verdict = found.sentiment, found.triage
+        sentiment = (s.compound, s.label, s.confidence, s.language, s.rules)
+        scored.append((sentiment, found.reach, (verdict.category, verdict.priority)))
     return scored
