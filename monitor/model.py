@@ -62,7 +62,8 @@ class Mention(SQLModel, table=True):
     """One mention of one brand, matched and scored."""
 
     __table_args__ = (
-        UniqueConstraint("brand", "source", "external_id", name="uq_mention_source_id"),
+        # Source and id first: "which of these ids are stored?" is asked for every batch.
+        UniqueConstraint("source", "external_id", "brand", name="uq_mention_source_id"),
         UniqueConstraint("brand", "canonical_url", name="uq_mention_url"),
         Index("ix_mention_brand_published", "brand", "published_at"),
     )

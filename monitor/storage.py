@@ -1,7 +1,7 @@
 """Storage on SQLite (embedded default, WAL mode) or PostgreSQL, through one SQLAlchemy engine.
 
 Inserts are batched and idempotent: ``INSERT … ON CONFLICT DO NOTHING`` against the unique
-constraints on (brand, source, external id) and (brand, canonical URL), so a mention seen twice,
+constraints on (source, external id, brand) and (brand, canonical URL), so a mention seen twice,
 by one instance or by several at once, is stored once, and the caller learns which rows are new.
 """
 
@@ -137,15 +137,16 @@ class Storage:
         Feeds re-serve the items they served before; checking first spares scoring them again.
         """
         table = Mention.__table__
+        wanted = set(brands)
         known: set[str] = set()
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
-                query = select(table.c.external_id).where(
-                    table.c.brand.in_(brands),
-                    table.c.source == source,
-                    table.c.external_id.in_(ids[start : start + 500]),
+                # Brands are filtered here, not in SQL: "brand IN (…) AND external_id IN (…)"
+                # costs one index search per brand and id.
+                query = select(table.c.external_id, table.c.brand).where(
+                    table.c.source == source, table.c.external_id.in_(ids[start : start + 500])
                 )
-                known.update(connection.scalars(query))
+                known.update(i for i, brand in connection.execute(query) if brand in wanted)
         return known
 
     def _insert_batch(self, batch: Sequence[MentionRow]) -> list[MentionRow]:

@@ -63,6 +63,17 @@ def test_one_post_is_kept_once_per_brand(storage: Storage) -> None:
     assert [m.brand for m in storage.mentions(brand="Globex")] == ["Globex"]
 
 
+def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
+    storage: Storage,
+) -> None:
+    ids = [str(i) for i in range(1200)]  # more than one query's worth
+    storage.add_mentions([mention(i, brand="Acme") for i in ids[:700]])
+    storage.add_mentions([mention("1000", brand="Globex"), mention("1001", source="reddit")])
+    assert storage.known_ids(["Acme"], "x", ids) == set(ids[:700])
+    assert storage.known_ids(["Acme", "Globex"], "x", ids[690:]) == {*ids[690:700], "1000"}
+    assert storage.known_ids(["Initech"], "x", ids) == set()
+
+
 def test_listing_filters_and_orders_newest_first(storage: Storage) -> None:
     storage.add_mentions([mention(str(i), minutes=10 * i) for i in range(5)])
     since = storage.mentions(since=T0 + timedelta(minutes=25))
