@@ -63,6 +63,19 @@ def test_one_post_is_kept_once_per_brand(storage: Storage) -> None:
     assert [m.brand for m in storage.mentions(brand="Globex")] == ["Globex"]
 
 
+def test_a_batch_larger_than_one_statement_is_stored_whole(db_url: str) -> None:
+    storage = Storage(db_url, batch_size=10_000)
+    storage.create_schema()
+    rows = [mention(str(i), minutes=i) for i in range(2500)]
+    new = storage.add_mentions(rows[:1200] + rows)  # the first 1,200 twice
+    storage.close()
+    assert sorted(int(m["external_id"]) for m in new) == list(range(2500))
+    assert len({m["id"] for m in new}) == 2500
+    again = Storage(db_url)
+    assert len(again.mentions(since=T0 + timedelta(minutes=2000))) == 500
+    again.close()
+
+
 def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
     storage: Storage,
 ) -> None:
