@@ -37,6 +37,9 @@ _TRACKING_PARAMS = frozenset(
     }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A URL already in canonical form: lowercase scheme and host, no user info, port, query or
+# fragment, a path not ending in "/", nothing to strip.  Most post links look like this.
+_CANONICAL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:/|(?:/[^?#/\s\x00-\x20\x7f]+)+)")
 
 
 def unwrap_redirect(url: str) -> str:
@@ -70,6 +73,8 @@ def canonical_url(url: str | None) -> str | None:
     """
     if not url or not url.strip():
         return None
+    if _CANONICAL.fullmatch(url):
+        return url
     try:
         parts = urlsplit(url.strip())
         target = _redirect_target(parts)

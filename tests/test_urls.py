@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from monitor.urls import canonical_url, unwrap_redirect
@@ -101,3 +103,21 @@ def test_leaves_other_links_alone(link: str) -> None:
 )
 def test_rejects_what_is_not_an_http_url(url: str | None) -> None:
     assert canonical_url(url) is None
+
+
+def test_links_already_canonical_come_back_unchanged_as_the_full_rules_would_give() -> None:
+    # A capitalised scheme takes every link through the full rules; the plain one may take
+    # the shortcut for links already canonical.  Both must agree, on odd characters too.
+    rng = random.Random(4)
+    chars = "abcXYZ019-._~%:@;,=+!$&'()*[]\\\"<>^`{|}é\u00a0\u0085\u2028\x1f\x7f\x00/ ?#\t\n"
+    hosts = ["x.com", "www.example.co.uk", "1.2.3.4", "example.com.", "EXAMPLE.com", "a..b"]
+    unchanged = 0
+    for _ in range(20_000):
+        path = "".join(
+            "/" + "".join(rng.choices(chars, k=rng.randrange(6))) for _ in range(rng.randrange(4))
+        )
+        url = f"https://{rng.choice(hosts)}{path}"
+        canonical = canonical_url(url)
+        assert canonical == canonical_url("HTTPS" + url.removeprefix("https")), url
+        unchanged += canonical == url
+    assert unchanged > 1000  # the shortcut was taken
