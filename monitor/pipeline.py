@@ -168,10 +168,12 @@ class Pipeline:
                 "reach_score": found.reach,
                 "category": found.triage.category,
                 "priority": found.triage.priority,
+                "brand": brands[0],
             }
             report.duplicates += len(brands)
-            for brand in brands:
-                yield {**row, "brand": brand}
+            others = [{**row, "brand": brand} for brand in brands[1:]]
+            yield row
+            yield from others
 
     def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> Iterator[Assessment]:
         """Assessments of ``todo`` in order; with workers, all are sent at once and come back

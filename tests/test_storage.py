@@ -76,6 +76,16 @@ def test_a_batch_larger_than_one_statement_is_stored_whole(db_url: str) -> None:
     again.close()
 
 
+def test_each_row_keeps_its_own_times(storage: Storage) -> None:
+    rows = [mention(str(i), minutes=i) for i in range(6)]
+    for i, row in enumerate(rows):
+        row["fetched_at"] = rows[0]["fetched_at"] if i < 3 else T0 + timedelta(hours=i)
+    storage.add_mentions(rows)
+    stored = sorted(storage.mentions(), key=lambda m: m.published_at)
+    assert [m.published_at for m in stored] == [T0 + timedelta(minutes=i) for i in range(6)]
+    assert [m.fetched_at for m in stored] == [T0] * 3 + [T0 + timedelta(hours=i) for i in (3, 4, 5)]
+
+
 def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
     storage: Storage,
 ) -> None:
