@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -121,6 +124,37 @@ def test_serbian_in_cyrillic_and_a_source_language_hint(scorer: ComplaintAwareSc
     assert scorer.score("Срамота").label == "negative"
     hinted = scorer.score("Acme ok", language="pl-PL")
     assert hinted.language == "pl" and hinted.confidence == "low"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Mañana vamos a la tienda con mi hermana #thanks", "es"),
+        ("Demain nous allons au magasin https://shop.example/help/your/order", "fr"),
+        ("Brak odpowiedzi od obsługi HTTP://EXAMPLE.COM/THE/MY/ORDER", "pl"),
+    ],
+)
+def test_english_words_in_links_and_tags_do_not_make_a_text_english(
+    scorer: ComplaintAwareScorer, text: str, language: str
+) -> None:
+    assert scorer.score(text).language == language
+
+
+def test_a_tie_between_keyword_lists_is_decided_the_same_in_every_process() -> None:
+    # one word each of the Polish, German and Serbian lists; set order varies per process
+    code = "from monitor.scoring.language import detect_language as d; print(d({!r}))"
+    code = code.format("obsługi, Brak od skandal odpowiedzi")
+    found = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in range(5)
+    }
+    assert found == {"pl"}
 
 
 def test_a_language_without_a_list_is_never_a_confident_neutral(

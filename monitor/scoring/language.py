@@ -171,7 +171,9 @@ _ENGLISH_WORDS = (
     "store",
     "shop",
 )
-_ENGLISH = re.compile(r"\b" + trie_pattern(_ENGLISH_WORDS) + r"(?!\w)")
+# Links, @handles and #tags are skipped (a match of the first alternatives, with no group): the
+# words in them say nothing about the language of the text around them.
+_ENGLISH = re.compile(r"https?://\S+|[@#][\w.]+|\b(" + trie_pattern(_ENGLISH_WORDS) + r")(?!\w)")
 
 
 @cache
@@ -192,16 +194,19 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     plain = text.isascii()  # no script to look for, no letter outside a-z
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
+    if plain and english_words(text, enough=2) == 2:
+        return "en"
     noisy = "http" in text or "@" in text or "#" in text
     words = _NOISE.sub(" ", text) if noisy else text
     ascii_only = plain or not _NON_ASCII_LETTER.search(words)
-    if ascii_only and english_words(words, enough=2) == 2:
+    if ascii_only and not plain and english_words(words, enough=2) == 2:
         return "en"
     english = english_words(words)
     votes = language_votes(normalise(words))
     if votes:
         language, count = max(votes.items(), key=lambda vote: vote[1])
-        if count > english:
+        tied = sum(1 for n in votes.values() if n == count) > 1  # lingua tells them apart
+        if count > english and not tied:
             return language
     if ascii_only and english:
         return "en"
@@ -210,11 +215,12 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
 
 
 def english_words(text: str, enough: int | None = None) -> int:
-    """How many distinct common English words ``text`` uses, counting no further than
-    ``enough`` (most English texts show two in their first words)."""
+    """How many distinct common English words ``text`` uses outside links, handles and tags,
+    counting no further than ``enough`` (most English texts show two in their first words)."""
     seen: set[str] = set()
     for found in _ENGLISH.finditer(text.lower()):
-        seen.add(found.group())
-        if len(seen) == enough:
-            break
+        if word := found.group(1):
+            seen.add(word)
+            if len(seen) == enough:
+                break
     return len(seen)
