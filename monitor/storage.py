@@ -70,6 +70,9 @@ def engine_for(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         if parsed.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Copy the log into the database every 10,000 pages (40 MB) instead of 1,000: a
+            # page written by several batches is copied once (storing: 20 -> 16.5 us a row).
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
