@@ -87,6 +87,16 @@ def test_a_brands_own_phrases_match_whole_words_only_for_that_brand() -> None:
     assert not hit("The zinger is gone again", brand="Other")
 
 
+@pytest.mark.parametrize("apostrophe", ["\u2019", "\u2018", "\u02bc"])
+def test_typographic_apostrophes_read_as_straight_ones(
+    scorer: ComplaintAwareScorer, apostrophe: str
+) -> None:
+    text = "My parcel still hasn't arrived and I can't reach anyone"
+    curly = scorer.score(text.replace("'", apostrophe))
+    assert curly.rules == scorer.score(text).rules == ("delay",)
+    assert curly.label == "negative"
+
+
 def test_sarcasm_overrides_polite_words(scorer: ComplaintAwareScorer) -> None:
     vader = SentimentIntensityAnalyzer()
     text = "Great job Acme... NOT. Flight delayed again"
