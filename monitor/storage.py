@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, func, or_, select, update
+from sqlalchemy import Engine, delete, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -112,6 +112,19 @@ class Storage:
 
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self.engine)
+        self._index_source_ids()
+
+    def _index_source_ids(self) -> None:
+        """Databases created before the (source, id, brand) unique index was reordered have it
+        as (brand, source, id): give ``known_ids`` an index that leads with source and id."""
+        with self.engine.begin() as connection:
+            constraints = inspect(connection).get_unique_constraints("mention")
+            old = ["brand", "source", "external_id"]
+            if any(constraint["column_names"] == old for constraint in constraints):
+                connection.exec_driver_sql(
+                    "CREATE INDEX IF NOT EXISTS ix_mention_source_id"
+                    " ON mention (source, external_id)"
+                )
 
     def close(self) -> None:
         self.engine.dispose()

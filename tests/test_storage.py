@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import MetaData, UniqueConstraint, create_engine, inspect, text
 
 from connectors.base import Cursor
 from monitor.model import Mention, MentionRow, utcnow
@@ -84,6 +84,32 @@ def test_each_row_keeps_its_own_times(storage: Storage) -> None:
     stored = sorted(storage.mentions(), key=lambda m: m.published_at)
     assert [m.published_at for m in stored] == [T0 + timedelta(minutes=i) for i in range(6)]
     assert [m.fetched_at for m in stored] == [T0] * 3 + [T0 + timedelta(hours=i) for i in (3, 4, 5)]
+
+
+def test_a_database_with_the_old_unique_index_order_gets_an_index_for_known_ids(
+    db_url: str,
+) -> None:
+    metadata = MetaData()
+    table = Mention.__table__.to_metadata(metadata)
+    table.constraints = {c for c in table.constraints if c.name != "uq_mention_source_id"}
+    table.append_constraint(
+        UniqueConstraint("brand", "source", "external_id", name="uq_mention_source_id")
+    )
+    engine = create_engine(db_url)
+    metadata.create_all(engine)  # as brandmon created it before the reorder
+    storage = Storage(db_url)
+    storage.create_schema()
+    storage.add_mentions([mention("1"), mention("2", brand="Globex")])
+    assert storage.known_ids(["Acme"], "x", ["1", "2", "3"]) == {"1"}
+    storage.close()
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("mention")}
+    engine.dispose()
+    assert indexes["ix_mention_source_id"] == ["source", "external_id"]
+
+
+def test_a_new_database_has_no_extra_index_to_maintain(storage: Storage) -> None:
+    indexes = {i["name"] for i in inspect(storage.engine).get_indexes("mention")}
+    assert "ix_mention_source_id" not in indexes
 
 
 def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
