@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from monitor.scoring.lexicon import PatternSet
+
 if TYPE_CHECKING:
     from monitor.config import BrandConfig
 
@@ -122,19 +124,27 @@ class BrandMatcher:
 
     def __init__(self, brands: Sequence[BrandConfig]) -> None:
         self._brands: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = []
+        first_words: dict[str, list[str]] = {}
         for brand in brands:
-            wanted = _compile(
-                _fold(itertools.chain(brand.keywords, brand.aliases)),
-                _fold(brand.handles, "@") | _fold(brand.hashtags, "#"),
-            )
+            terms = _fold(itertools.chain(brand.keywords, brand.aliases))
+            tokens = _fold(brand.handles, "@") | _fold(brand.hashtags, "#")
+            wanted = _compile(terms, tokens)
             if wanted is not None:
+                first_words[str(len(self._brands))] = sorted(
+                    {re.escape(term.split()[0]) for term in terms | tokens}
+                )
                 self._brands.append((brand.name, wanted, _compile(_fold(brand.exclude))))
+        # A brand can only match where the first word of one of its terms occurs.  One RE2 pass
+        # finds those brands, and only they are searched with their exact patterns (which need
+        # look-arounds RE2 lacks): one scan of the text instead of one per configured brand.
+        self._candidates = PatternSet(first_words)
 
     def match(self, text: str) -> list[str]:
         """Names of the brands ``text`` mentions, in config order (may be several, may be empty)."""
         folded = normalize(text)
-        return [
-            name
-            for name, wanted, unwanted in self._brands
-            if wanted.search(folded) and not (unwanted is not None and unwanted.search(folded))
-        ]
+        found = []
+        for index in sorted(map(int, self._candidates.matches(folded))):
+            name, wanted, unwanted = self._brands[index]
+            if wanted.search(folded) and not (unwanted is not None and unwanted.search(folded)):
+                found.append(name)
+        return found

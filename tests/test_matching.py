@@ -79,6 +79,23 @@ def test_several_brands_come_back_in_config_order() -> None:
     assert matcher.match("") == []
 
 
+def test_brands_with_overlapping_terms_are_each_found() -> None:
+    brands = [
+        BrandConfig(name=name, keywords=[keyword], handles=[handle])
+        for name, keyword, handle in [
+            ("Acme", "acme", "acme"),
+            ("Acme Bank", "acme bank", "acmebank"),
+            ("Brand1", "brand1", "brand1"),
+            ("Brand10", "brand10", "brand10"),
+        ]
+    ]
+    matcher = BrandMatcher(brands)
+    assert matcher.match("ACME BANK froze my card") == ["Acme", "Acme Bank"]
+    assert matcher.match("@acmebank and brand10") == ["Acme Bank", "Brand10"]
+    assert matcher.match("@acme\u2028bank, @brand1x") == ["Acme", "Acme Bank"]
+    assert matcher.match("acmebankers brand100") == []
+
+
 def test_cyrillic_whole_word() -> None:
     brand = BrandConfig(name="Sber", keywords=["Сбербанк"])
     assert matches(brand, "Я клиент Сбербанк, и всё хорошо.")
