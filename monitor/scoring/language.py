@@ -194,14 +194,14 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     plain = text.isascii()  # no script to look for, no letter outside a-z
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
-    if plain and english_words(text, enough=2) == 2:
+    if plain and english_words(text, enough=2) == 2:  # most mentions end here
         return "en"
     noisy = "http" in text or "@" in text or "#" in text
     words = _NOISE.sub(" ", text) if noisy else text
     ascii_only = plain or not _NON_ASCII_LETTER.search(words)
-    if ascii_only and not plain and english_words(words, enough=2) == 2:
-        return "en"
     english = english_words(words)
+    if ascii_only and english >= 2:
+        return "en"
     votes = language_votes(normalise(words))
     if votes:
         language, count = max(votes.items(), key=lambda vote: vote[1])
