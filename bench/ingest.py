@@ -19,7 +19,7 @@ import pstats
 import random
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,9 +64,9 @@ class SourceMix:
     url: str
 
 
-# What a brand-monitoring stream is made of, by our reading of the listening tools' source
-# reports: mostly short social posts, then news and alert items (a title and a summary), forum
-# threads and video descriptions.  Short posts are 60 % of mentions.
+# Our estimate of a brand-monitoring stream (an assumption, not a measurement): mostly short
+# social posts, then news and alert items (a title and a summary), forum threads and video
+# descriptions.  Short posts are 60 % of mentions.
 SOURCES = (
     SourceMix("x", 0.40, (1, 1, 1, 2), "https://x.com/u/status/{id}"),
     SourceMix("bluesky", 0.10, (1, 1, 2), "https://bsky.app/profile/u/post/{id}"),
@@ -86,17 +86,16 @@ def generate_mentions(
     *,
     start: datetime = datetime(2026, 11, 1, tzinfo=UTC),
     every: timedelta = timedelta(seconds=30),
-    sources: Sequence[SourceMix] = SOURCES,
 ) -> Iterator[RawMention]:
     """``n`` mentions, one every ``every`` from ``start``, written from hand-labelled sentences
-    (one language per post) as the ``sources`` would carry them: a one-line post, a news
+    (one language per post) as the ``SOURCES`` would carry them: a one-line post, a news
     summary, a forum thread.  About 5 % repeat an earlier id and 10 % name no brand."""
     pools = sentences()
     weights = [len(pool) for pool in pools]
-    shares = [source.share for source in sources]
+    shares = [source.share for source in SOURCES]
     for i in range(n):
         brand = rng.choice(brands)
-        source = rng.choices(sources, shares)[0]
+        source = rng.choices(SOURCES, shares)[0]
         pool = rng.choices(pools, weights)[0]
         parts = rng.sample(pool, k=min(len(pool), rng.choice(source.sentences)))
         text = f"@{brand} " + " ".join(parts)
@@ -173,11 +172,8 @@ def main(n: int, workers: int, profile: bool, repeat: int) -> None:
         print(f"{label}:")
         print(f"  bare VADER:      {vader:10,.0f} mentions/s")
         print(f"  whole pipeline:  {full:10,.0f} mentions/s  ({stored:,} stored)")
-        print(
-            f"  ratio:           {ratios[len(ratios) // 2]:10.2f}  (target >= 0.50; median of",
-            end="",
-        )
-        print(f" {repeat}, {ratios[0]:.2f}-{ratios[-1]:.2f})")
+        median, spread = ratios[len(ratios) // 2], f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+        print(f"  ratio:           {median:10.2f}  (target >= 0.50; median of {repeat}, {spread})")
         if workers > 1:
             parallel, _ = max(run_pipeline(config_text, subset, workers) for _ in range(repeat))
             print(f"  with {workers} workers: {parallel:8,.0f} mentions/s", end="")
