@@ -33,7 +33,7 @@ SHIPPED = {
 # one scan for the scripts only one shipped language uses: Han, Hebrew, Cyrillic
 _SCRIPTS = re.compile(r"([\u4e00-\u9fff\u3400-\u4dbf])|([\u0590-\u05ff])|([\u0400-\u04ff])")
 _SCRIPT_LANGUAGES = {1: "zh", 2: "he", 3: "sr"}
-_NOISE = re.compile(r"https?://\S+|[@#][\w.]+")
+_NOISE = re.compile(r"https?://\S+|[@#][\w.]+")  # links, @handles and #tags
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 # Common English words that none of the other shipped languages also uses as a word ("no",
 # "a", "i", "to", "on", "so", "in", "die", "will", "was", "me" are words in Spanish, Polish,
@@ -173,7 +173,7 @@ _ENGLISH_WORDS = (
 )
 # Links, @handles and #tags are skipped (a match of the first alternatives, with no group): the
 # words in them say nothing about the language of the text around them.
-_ENGLISH = re.compile(r"https?://\S+|[@#][\w.]+|\b(" + trie_pattern(_ENGLISH_WORDS) + r")(?!\w)")
+_ENGLISH = re.compile(_NOISE.pattern + r"|\b(" + trie_pattern(_ENGLISH_WORDS) + r")(?!\w)")
 
 
 @cache
