@@ -18,6 +18,16 @@ def growth(payload: dict[str, Any]) -> str:
     return f"×{payload['negative'] / before:.1f} on the previous {payload['window_minutes']} min; "
 
 
+def why(payload: dict[str, Any]) -> str:
+    """What made the page, in plain words (payloads queued by older versions lack ``why``)."""
+    if "why" in payload:
+        return str(payload["why"])
+    return (
+        f"{payload['negative']:g} negative mentions in the last {payload['window_minutes']} "
+        f"min, {payload['expected']:.1f} expected"
+    )
+
+
 def render(alert: Alert) -> str:
     """The alert as a few lines of plain text."""
     p = alert.payload
@@ -27,11 +37,8 @@ def render(alert: Alert) -> str:
         head = f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
         return f"{head} (peak {p['peak_level']} at {p['peak_at']}, started {p['started_at']})"
     head = (
-        f"[{_MARKS.get(p['level'], p['level'].upper())}] {alert.brand}: "
-        f"{p['negative']:g} negative mentions in the last {p['window_minutes']} min, "
-        f"{p['expected']:.1f} expected (score {p['score']:.1f}, {p['level']} at "
-        f"{p['thresholds'][p['level']]:g}); {growth(p)}incident #{p['incident_id']} since "
-        f"{p['started_at']}"
+        f"[{_MARKS.get(p['level'], p['level'].upper())}] {alert.brand}: {why(p)}; "
+        f"{growth(p)}incident #{p['incident_id']} since {p['started_at']}"
     )
     lines = [head]
     lines += [_line(m) for m in p.get("top_mentions", [])]

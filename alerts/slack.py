@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlmodel import select
 
 from alerts.base import Alert, SinkError
-from alerts.console import growth
+from alerts.console import growth, why
 from monitor.config import Config, RouteConfig
 from monitor.model import SlackThread, utcnow
 from monitor.storage import Storage
@@ -257,13 +257,8 @@ def page_blocks(alert: Alert, mention: str) -> Blocks:
         )
         return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     level = p["level"]
-    threshold = p["thresholds"][level]
     title = f"{MARKS.get(level, '')} {level.upper()} — {alert.brand}"
-    summary = (
-        f"{mention}*{p['negative']:g}* negative mentions in the last {p['window_minutes']} min, "
-        f"*{p['expected']:.1f}* expected. Score *{p['score']:.1f}* crossed the *{level}* "
-        f"threshold ({threshold:g}). {_escape(growth(p))}"
-    ).strip()
+    summary = f"{mention}{_escape(why(p))}. {_escape(growth(p))}".strip()
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",

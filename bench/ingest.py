@@ -130,7 +130,7 @@ def run_pipeline(config_text: str, mentions: list[RawMention], workers: int) -> 
             stored += pipeline.process(mentions[i : i + 1000])[0].stored
         end = mentions[-1].published_at + timedelta(minutes=5)  # type: ignore[operator]
         for brand in config.brands:
-            storage.negative_counts(brand.name, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
+            storage.activity(brand.name, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
         rate = (len(mentions) - 50) / (time.perf_counter() - started)
         pipeline.close()
         storage.close()

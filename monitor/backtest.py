@@ -8,6 +8,7 @@ the result.
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,32 +28,74 @@ class Summary:
     buckets: int = 0
     pages: int = 0
     incidents: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
     time_at: Counter[Level] = field(default_factory=Counter)
-    page_times: list[tuple[datetime, Level]] = field(default_factory=list)
+    page_times: list[tuple[datetime, Level, str]] = field(default_factory=list)
+
+    def pages_per_month(self, bucket: timedelta) -> float:
+        """Pages per 30 days over the span replayed."""
+        if self.first is None or self.last is None:
+            return 0.0
+        span = self.last - self.first + bucket
+        return self.pages * timedelta(days=30) / span
 
     def lines(self, bucket: timedelta) -> list[str]:
-        out = [f"{self.buckets} buckets, {self.incidents} incident(s), {self.pages} page(s)"]
+        out = [
+            f"{self.buckets} buckets, {self.incidents} incident(s), {self.pages} page(s), "
+            f"{self.pages_per_month(bucket):.1f} page(s) per 30 days"
+        ]
         for level in (Level.watch, Level.warning, Level.crisis):
             out.append(f"time at {level.name}: {self.time_at[level] * bucket}")
-        out += [f"page at {at.isoformat()}: {level.name}" for at, level in self.page_times]
+        out += [
+            f"page at {at.isoformat()}: {level.name}: {why}" for at, level, why in self.page_times
+        ]
         return out
 
 
-def read_volume_csv(handle: TextIO) -> Iterator[tuple[datetime, float]]:
-    """Rows of ``timestamp,value[,negative]``; ``negative`` is the signal when present."""
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One row of a volume CSV: the signal (``negative``), and when known all mentions and
+    the negative mentions' summed reach."""
+
+    at: datetime
+    negative: float
+    total: float | None = None
+    reach: float | None = None
+
+
+def read_volume_csv(handle: TextIO) -> Iterator[Bucket]:
+    """Rows of ``timestamp,value[,negative][,total][,reach]``.
+
+    ``negative`` is the signal when present (``value`` then counts all mentions unless a
+    ``total`` column does); otherwise ``value`` is.
+    """
     reader = csv.DictReader(handle)
     fields = reader.fieldnames or []
     if "timestamp" not in fields or "value" not in fields:
         raise BacktestInputError(f"line 1: header must have timestamp and value, got {fields}")
-    column = "negative" if "negative" in fields else "value"
+    signal = "negative" if "negative" in fields else "value"
+    total = "total" if "total" in fields else "value" if signal == "negative" else None
+    reach = "reach" if "reach" in fields else None
     for row in reader:
         try:
             at = to_utc(datetime.fromisoformat(row["timestamp"].strip()))
-            value = float(row[column])
+            assert at is not None
+            yield Bucket(
+                at,
+                _number(row[signal]),
+                _number(row[total]) if total else None,
+                _number(row[reach]) if reach else None,
+            )
         except (ValueError, TypeError, AttributeError) as exc:
             raise BacktestInputError(f"line {reader.line_num}: {exc}") from None
-        assert at is not None
-        yield at, value
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"not a count: {text!r}")
+    return value
 
 
 class Backtest:
@@ -62,25 +105,34 @@ class Backtest:
         self.detector = Detector(settings)
         self.summary = Summary()
 
-    def feed(self, at: datetime, value: float) -> Step:
-        step = self.detector.step(at, value)
+    def feed(self, bucket: Bucket) -> Step:
+        step = self.detector.step(
+            bucket.at, bucket.negative, total=bucket.total, reach=bucket.reach
+        )
         summary = self.summary
         summary.buckets += 1
+        summary.first = summary.first or bucket.at
+        summary.last = bucket.at
         summary.time_at[step.level] += 1
         if step.page:
             summary.pages += 1
-            summary.page_times.append((at, step.level))
+            summary.page_times.append(
+                (bucket.at, step.level, step.why(self.detector.settings.bucket))
+            )
         summary.incidents = self.detector.incident_count
         return step
 
 
 def backtest_csv(source: TextIO, out: TextIO, settings: DetectorSettings) -> Summary:
-    """Write ``timestamp,value,level,alert`` for every input row; return the summary."""
+    """Write ``timestamp,value,level,score,alert`` for every input row; return the summary."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["timestamp", "value", "level", "alert"])
+    writer.writerow(["timestamp", "value", "level", "score", "alert"])
     backtest = Backtest(settings)
-    for at, value in read_volume_csv(source):
-        step = backtest.feed(at, value)
+    for bucket in read_volume_csv(source):
+        step = backtest.feed(bucket)
+        value = bucket.negative
         shown = int(value) if value.is_integer() else value
-        writer.writerow([at.isoformat(), shown, step.level.name, int(step.page)])
+        writer.writerow(
+            [bucket.at.isoformat(), shown, step.level.name, f"{step.score:.2f}", int(step.page)]
+        )
     return backtest.summary

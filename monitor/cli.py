@@ -367,7 +367,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Replay history through the daemon's detector: what would have paged?"""
-    from monitor.backtest import Backtest, BacktestInputError, backtest_csv
+    from monitor.backtest import Backtest, BacktestInputError, Bucket, backtest_csv
     from monitor.detection import DetectorSettings
 
     loaded = _config(config)
@@ -397,8 +397,10 @@ def backtest(
         for item in brands:
             settings = DetectorSettings.from_config(loaded.thresholds_for(item))
             replay = Backtest(settings)
-            for at, count in storage.negative_counts(item.name, since, until, settings.bucket):
-                replay.feed(at, count)
+            for bucket in storage.activity(item.name, since, until, settings.bucket):
+                replay.feed(
+                    Bucket(bucket.start, bucket.negative, bucket.volume, bucket.negative_reach)
+                )
             out.print(f"{item.name}:", markup=False)
             for line in replay.summary.lines(settings.bucket):
                 out.print(f"  {line}", markup=False)

@@ -294,17 +294,18 @@ SOURCE_TYPES = tuple(
 
 
 class Thresholds(_Section):
-    """When a brand's negative volume pages; set in ``[detection]``, per brand in
-    ``[brands.detection]``.  Scores are z-values against the brand's own baseline."""
+    """When a brand's negative talk pages; set in ``[detection]``, per brand in
+    ``[brands.detection]``.  Scores are rarities against the brand's own past: a score ``s`` is
+    as rare as a day whose biggest surprise comes once in ``e**s`` days (5: ~5 months)."""
 
     watch: float = Field(default=5.0, gt=0)
-    warning: float = Field(default=7.0, gt=0)
-    crisis: float = Field(default=10.0, gt=0)
+    warning: float = Field(default=6.5, gt=0)
+    crisis: float = Field(default=8.0, gt=0)
     exit_ratio: float = Field(default=0.6, gt=0, lt=1)
     min_count: int = Field(default=5, ge=1)
     min_ratio: float = Field(default=2.0, ge=1)
-    exit_after: Duration = timedelta(minutes=30)
-    cooldown: Duration = timedelta(hours=2)
+    exit_after: Duration = timedelta(hours=2)
+    cooldown: Duration = timedelta(hours=6)
     page_from: Literal["watch", "warning", "crisis"] = "watch"
 
     @model_validator(mode="after")
@@ -317,7 +318,7 @@ class Thresholds(_Section):
 class DetectionConfig(Thresholds):
     bucket: Duration = timedelta(minutes=5)
     history: Duration = timedelta(days=7)
-    warmup: Duration = timedelta(days=3)
+    warmup: Duration = timedelta(days=4)
 
 
 class SlackConfig(_Section):

@@ -61,7 +61,7 @@ RESPONSE = (
 WAVE = [1, 2, 3, 5, 8, 12, 18, 25, 32, 38, 42, 44, 40, 36, 30, 24, 18, 12, 8, 6, 4, 3, 2, 2, 1]
 WAVE_SOURCES = ("x", "x", "x", "reddit", "youtube")
 RESPONSE_AT = 12  # buckets after the video
-CALM_BUCKETS = 72
+CALM_BUCKETS = 144
 
 
 def scenario(end: datetime, rng: random.Random) -> Iterator[tuple[datetime, list[RawMention]]]:

@@ -24,7 +24,7 @@ from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.model import Incident, Mention, to_utc
 from monitor.storage import Activity, Storage
-from monitor.watcher import bucket_floor
+from monitor.watcher import bucket_floor, judge
 
 TOP_MENTIONS = 10
 LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}
@@ -91,12 +91,12 @@ def _replay(
     """The detector's baseline and score for each bucket in [start, end), learned (without
     looking ahead) from the history before it, as the daemon learns it."""
     detector = Detector(settings)
-    learn_from = start - settings.history - settings.warmup
+    learn_from = start - settings.learning
     expected: list[float] = []
     scores: list[float] = []
-    for at, count in storage.negative_counts(brand, learn_from, end, settings.bucket):
-        step = detector.step(at, count)
-        if at >= start:
+    for bucket in storage.activity(brand, learn_from, end, settings.bucket):
+        step = judge(detector, bucket)
+        if bucket.start >= start:
             expected.append(step.expected)
             scores.append(step.score)
     return expected, scores
@@ -149,7 +149,7 @@ def _time_figure(report: Report) -> Figure:
     score.plot(times, report.scores, color="#1b4965", linewidth=1, label="detector score")
     for name, threshold in zip(("watch", "warning", "crisis"), report.thresholds, strict=True):
         score.axhline(threshold, color=LEVEL_COLOURS[name], linestyle=":", label=name)
-    score.set_ylabel("score (z)")
+    score.set_ylabel("score (rarity)")
     score.legend(loc="upper left", fontsize="small", ncols=4)
     for incident in report.incidents:
         begin = max(to_utc(incident.started_at), report.start)  # type: ignore[type-var]

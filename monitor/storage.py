@@ -221,30 +221,13 @@ class Storage:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def negative_counts(
-        self, brand: str, start: datetime, end: datetime, bucket: timedelta
-    ) -> list[tuple[datetime, int]]:
-        """Negative mentions of ``brand`` per bucket in [start, end), empty buckets included."""
-        # Core columns and connection: the ORM's select of the same column costs twice as much
-        # per row, and the detector reads these counts every cycle.
-        table = Mention.__table__
-        query = select(table.c.published_at).where(
-            table.c.brand == brand,
-            table.c.sentiment_label == "negative",
-            table.c.published_at >= start,
-            table.c.published_at < end,
-        )
-        buckets = max(0, math.ceil((end - start) / bucket))
-        counts = [0] * buckets
-        with self.engine.connect() as connection:
-            for (published,) in connection.execute(query):
-                counts[int((published - start) / bucket)] += 1
-        return [(start + bucket * i, count) for i, count in enumerate(counts)]
-
     def activity(
         self, brand: str, start: datetime, end: datetime, bucket: timedelta
     ) -> list[Activity]:
-        """All, negative and negative-reach totals of ``brand`` per bucket in [start, end)."""
+        """All, negative and negative-reach totals of ``brand`` per bucket in [start, end),
+        empty buckets included."""
+        # Core columns and connection: the ORM's select of the same columns costs twice as much
+        # per row, and the detector reads these every cycle.
         table = Mention.__table__
         query = select(table.c.published_at, table.c.sentiment_label, table.c.reach_score).where(
             table.c.brand == brand, table.c.published_at >= start, table.c.published_at < end

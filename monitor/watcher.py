@@ -21,7 +21,8 @@ from alerts.outbox import enqueue
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import BrandWatch, Incident, Mention, to_utc
-from monitor.storage import Storage, instance_id
+from monitor.storage import Activity, Storage, instance_id
+from monitor.surprise import WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,14 @@ GRACE = 1
 JUDGE_LEASE = timedelta(minutes=5)
 TOP_MENTIONS = 5
 FIRST_MENTIONS = 3
+
+
+def judge(detector: Detector, bucket: Activity) -> Step:
+    """Feed one stored bucket to a brand's detector: its negative mentions, all its mentions
+    (for the negative share) and the negative mentions' reach."""
+    return detector.step(
+        bucket.start, bucket.negative, total=bucket.volume, reach=bucket.negative_reach
+    )
 
 
 def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
@@ -64,11 +73,9 @@ class BrandWatcher:
         until = to_utc(watch.judged_until) if watch else self._due(now)
         assert until is not None
         self.incident_id = watch.incident_id if watch else None
-        start = until - self.settings.history - self.settings.warmup
-        for at, count in self.storage.negative_counts(
-            self.brand, start, until, self.settings.bucket
-        ):
-            self.detector.step(at, count)
+        start = until - self.settings.learning
+        for bucket in self.storage.activity(self.brand, start, until, self.settings.bucket):
+            judge(self.detector, bucket)
         self.judged_until = until
 
     def _due(self, now: datetime) -> datetime:
@@ -100,13 +107,11 @@ class BrandWatcher:
         due = self._due(now)
         if due <= self.judged_until:
             return 0
-        counts = self.storage.negative_counts(
-            self.brand, self.judged_until, due, self.settings.bucket
-        )
+        buckets = self.storage.activity(self.brand, self.judged_until, due, self.settings.bucket)
         pages = 0
         with self.storage.session() as session:
-            for at, count in counts:
-                step = self.detector.step(at, count)
+            for bucket in buckets:
+                step = judge(self.detector, bucket)
                 if step.event:
                     pages += self._record(session, step)
             session.merge(
@@ -171,7 +176,7 @@ class BrandWatcher:
         # where it started: the earliest negative mentions from a window before the incident
         first = self.storage.first_negative(
             self.brand,
-            to_utc(row.started_at) - self.settings.bucket * max(self.settings.windows),  # type: ignore[operator]
+            to_utc(row.started_at) - self.settings.bucket * max(WINDOWS),  # type: ignore[operator]
             step.at + self.settings.bucket,
             FIRST_MENTIONS,
         )
@@ -185,8 +190,10 @@ class BrandWatcher:
             "peak_level": row.peak_level,
             "peak_at": row.peak_at.isoformat(),
             "score": round(step.score, 2),
-            "negative": step.evidence.observed,
-            "expected": round(step.evidence.expected, 2),
+            "why": step.why(self.settings.bucket),
+            "signal": step.signal,
+            "negative": sum(self.detector.recent[-step.evidence.buckets :]),
+            "expected": round(step.evidence.expected, 2) if step.signal == "negative" else None,
             "window_minutes": int(self.settings.bucket.total_seconds() // 60)
             * step.evidence.buckets,
             "previous_window": self._previous_window(step),

@@ -47,8 +47,13 @@ def negative(i: int, at: datetime, reach: float = 1.0, author: str = "someone") 
 
 
 def seed_history(storage: Storage) -> datetime:
-    """Two quiet days (a complaint every 30 min), then a wave; returns when the wave starts."""
-    rows = [negative(i, T0 + STEP * 6 * i) for i in range(2 * 48)]
+    """Two quiet days (none to three complaints an hour, never on the hour), then a wave;
+    returns when the wave starts."""
+    rows = [
+        negative(10 * i + k, T0 + STEP * (3 * i + 1))
+        for i in range(2 * 96)
+        for k in range((i * 7) % 4 // 2)
+    ]
     wave_start = T0 + timedelta(days=2)
     for b, count in enumerate((2, 3, 4, 6, 9, 14, 20, 28)):
         for k in range(count):
@@ -72,11 +77,11 @@ def test_a_wave_pages_once_per_level_and_resolves_exactly_once(storage: Storage)
     wave_start = seed_history(storage)
     watcher = Watcher(config, storage)
     pages = judge_until(watcher, wave_start - timedelta(hours=1), wave_start + timedelta(hours=1))
-    assert pages >= 2  # opened, then escalated
+    assert pages >= 1
 
     # a restart mid-incident: new watcher, same database — nothing is paged twice
     again = Watcher(config, storage)
-    more = judge_until(again, wave_start + timedelta(hours=1), wave_start + timedelta(hours=4))
+    more = judge_until(again, wave_start + timedelta(hours=1), wave_start + timedelta(hours=12))
     assert more == 0
 
     with storage.session() as session:
@@ -92,24 +97,21 @@ def test_a_wave_pages_once_per_level_and_resolves_exactly_once(storage: Storage)
     assert len(incidents) == 1 and incidents[0].resolved_at is not None
     assert incidents[0].peak_level in ("warning", "crisis")
     assert watch is not None and watch.judged_until > wave_start + timedelta(hours=3)
-    top = [json.loads(r.payload)["top_mentions"][0]["author"] for r in rows if r.kind == "page"]
-    assert top[-1] == "bignews"  # the most influential complaint leads once it is there
     assert all(r.sink == "console" and r.status == "pending" for r in rows)
 
 
 def test_the_outbox_delivers_in_order_and_only_once(storage: Storage) -> None:
     config = parse_config(CONFIG, "test.toml")
     wave_start = seed_history(storage)
-    judge_until(Watcher(config, storage), wave_start, wave_start + timedelta(hours=4))
+    judge_until(Watcher(config, storage), wave_start, wave_start + timedelta(hours=12))
     stream = io.StringIO()
     sender = OutboxSender(storage, [ConsoleSink(stream)])
     report = sender.deliver_due()
-    assert report.sent >= 3 and report.failed == 0
+    assert report.sent >= 2 and report.failed == 0
     heads = [line for line in stream.getvalue().splitlines() if line.startswith("[")]
-    assert [head.split("]")[0] for head in heads] == ["[WARNING", "[CRISIS", "[RESOLVED"]
-    assert "13 negative mentions in the last 15 min, 0.4 expected" in heads[0]
-    assert "×6.5 on the previous 15 min" in heads[0]
-    assert "bignews (reach 60.0, x)" in stream.getvalue()
+    marks = [head.split("]")[0] for head in heads]
+    assert marks[-1] == "[RESOLVED" and marks[:-1] and "[RESOLVED" not in marks[:-1]
+    assert "8 negative mentions in 15 min; usually 1 at this time of day" in heads[0]
     assert sender.deliver_due().sent == 0
     with storage.session() as session:
         statuses = {r.status for r in session.scalars(select(AlertOutbox))}
@@ -137,11 +139,14 @@ def test_backtest_over_stored_mentions_reports_what_would_have_paged(tmp_path) -
             "--from",
             T0.isoformat(),
             "--to",
-            (wave_start + timedelta(hours=6)).isoformat(),
+            (wave_start + timedelta(hours=12)).isoformat(),
         ],
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "Acme:"
-    assert lines[1] == "  648 buckets, 1 incident(s), 2 page(s)"
-    assert any(line.startswith("  page at 2026-11-04T00:15:00+00:00: warning") for line in lines)
+    assert lines[1].startswith("  720 buckets, 1 incident(s), 3 page(s), ")
+    assert lines[1].endswith(" page(s) per 30 days")
+    pages = [line.split(": ")[1] for line in lines if line.startswith("  page at")]
+    assert pages == ["watch", "warning", "crisis"]
+    assert "00:10:00+00:00: watch: 8 negative mentions in 15 min; usually 1" in result.stdout

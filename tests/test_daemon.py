@@ -192,7 +192,13 @@ def test_service_notifies_systemd_reports_health_and_reloads(
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'brandmon_mentions_ingested_total{brand="Acme",source="good"} 1.0' in metrics
         assert 'brandmon_poll_errors_total{kind="http_5xx",source="down"}' in metrics
-        assert 'brandmon_brand_level{brand="Acme"} 0.0' in metrics
+        # the brand's level is published once its detector has re-learned the stored history
+        wait_for(
+            lambda: (
+                'brandmon_brand_level{brand="Acme"} 0.0'
+                in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            )
+        )
 
         config.write_text(good_config.replace('name = "Acme"', 'name = "Acme"\nbogus = 1'))
         process.send_signal(signal.SIGHUP)

@@ -23,11 +23,18 @@ def replay(values: list[float], settings: DetectorSettings | None = None) -> lis
 
 
 @pytest.mark.parametrize("rate", [0.5, 5, 50, 500])
-def test_calm_seasonal_series_pages_nothing(rate: float) -> None:
-    series = make_series(seed=7, days=14, rate=rate, bursts=0)
-    steps = replay(series.values)
-    assert [s.at for s in steps if s.page] == []
-    assert {s.level for s in steps} == {Level.none}
+def test_calm_seasonal_series_stay_within_a_page_a_month(rate: float) -> None:
+    # The page budget a PR team accepts: about one false incident a month per brand (the
+    # detector's rate on real volume).  Calm noise with weekends and drift, four weeks, two
+    # brands per size: at most three incidents between them.
+    incidents = 0
+    for seed in (7, 8):
+        series = make_series(seed=seed, days=28, rate=rate, bursts=0)
+        detector = Detector()
+        for at, value in zip(series.times(), series.values, strict=True):
+            detector.step(at, value)
+        incidents += detector.incident_count
+    assert incidents <= 3
 
 
 @pytest.mark.parametrize("seed,rate", [(1, 2), (2, 20), (3, 300)])
@@ -69,7 +76,7 @@ def test_a_large_brand_busy_monday_is_not_a_crisis() -> None:
 def test_levels_rise_one_incident_and_leave_with_hysteresis() -> None:
     base = [10.0, 12.0, 9.0, 11.0, 10.0, 8.0] * (PER_DAY * 4 // 6)
     surge = [30.0, 45.0, 70.0, 120.0, 200.0, 260.0, 260.0, 240.0]
-    tail = [10.0] * 30
+    tail = [10.0] * (PER_DAY // 2)
     steps = replay(base + surge + tail)
     after = steps[len(base) :]
     levels = [s.level for s in after]
@@ -79,17 +86,17 @@ def test_levels_rise_one_incident_and_leave_with_hysteresis() -> None:
     assert [s.event for s in pages][0] == "opened"
     assert len({s.level for s in pages}) == len(pages)
     assert all(s.event != "opened" for s in pages[1:])
-    # the level is not dropped the moment volume falls back: exit_after (30 min) of calm first
+    # the level is not dropped the moment volume falls back: exit_after (2 h) of calm per level
     calm_start = len(surge)
-    assert after[calm_start].level == Level.crisis
+    assert after[calm_start + 20].level == Level.crisis
     resolved = [i for i, s in enumerate(after) if s.event == "resolved"]
-    assert len(resolved) == 1 and resolved[0] - calm_start >= 6
+    assert len(resolved) == 1 and resolved[0] - calm_start >= 3 * 24
 
 
 def test_a_second_wave_within_the_cooldown_is_the_same_incident() -> None:
     base = [5.0, 6.0, 4.0, 5.0] * (PER_DAY * 4 // 4)
     wave = [40.0] * 6
-    calm = [5.0] * 36
+    calm = [5.0] * (PER_DAY // 2)  # resolved after 3 h of wide windows + 2 h per level
     detector = Detector()
     steps = [detector.step(T0 + STEP * i, v) for i, v in enumerate(base + wave + calm + wave)]
     assert detector.incident_count == 1
@@ -118,7 +125,7 @@ def test_backtest_cli_on_a_csv(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == len(series.values)
-    assert set(rows[0]) == {"timestamp", "value", "level", "alert"}
+    assert set(rows[0]) == {"timestamp", "value", "level", "score", "alert"}
     alerts = [i for i, row in enumerate(rows) if row["alert"] == "1"]
     [(low, high)] = series.windows()
     assert alerts and all(low <= i <= high for i in alerts)
@@ -126,15 +133,22 @@ def test_backtest_cli_on_a_csv(tmp_path: Path) -> None:
     steps = replay([float(v) for v in series.values])
     assert [int(s.page) for s in steps] == [int(r["alert"]) for r in rows]
     assert f"{len(rows)} buckets, 1 incident(s), {len(alerts)} page(s)" in result.stdout
+    assert "negative mentions in" in result.stdout  # each page says why
 
 
 def test_backtest_uses_the_negative_column_and_reports_bad_lines(tmp_path: Path) -> None:
     source = tmp_path / "volume.csv"
-    source.write_text("timestamp,value,negative\n2026-01-05T00:00:00,10,1\n2026-01-05T00:05,x,2\n")
+    source.write_text(
+        "timestamp,value,negative,reach\n2026-01-05T00:00:00,10,1,5\n2026-01-05T00:05,12,2,80\n"
+    )
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(app, ["backtest", "--volume-csv", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert [r["value"] for r in csv.DictReader(out.open())] == ["1", "2"]
+    source.write_text("timestamp,value,negative\n2026-01-05T00:00:00,10,1\n2026-01-05T00:05,x,2\n")
+    result = CliRunner().invoke(app, ["backtest", "--volume-csv", str(source), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "line 3" in result.stderr
     source.write_text("timestamp,value\nnot-a-time,3\n")
     result = CliRunner().invoke(app, ["backtest", "--volume-csv", str(source), "--out", str(out)])
     assert result.exit_code == 2

@@ -1,0 +1,186 @@
+"""How surprising is the latest bucket of one signal, against that signal's own past?
+
+``Surprise`` is fed one value per closed bucket (e.g. negative mentions per 5 minutes) and
+returns a score in units of *the usual day's largest surprise*: 1.0 is as unusual as the most
+unusual moment of an ordinary day for this series, 3.0 is three times that.  Real mention volume
+made each piece necessary (measured on NAB's Twitter volume series, see ``bench/detection.py``):
+
+- **Anscombe transform** (``2·sqrt(x + 3/8)``): counts' variance grows with their level; after
+  the transform a quiet night and a busy afternoon have about the same noise, and a Poisson
+  count's noise is about 1, which floors the scale of sparse series (a log would blow up zeros).
+- **Time-of-day profile**: the expected value is the median of the same slot (± ``neighbours``)
+  over the last ``history_days`` days, plus a **level offset**: the median of how the last
+  ``OFFSET`` buckets (before the scored windows) ran against that profile.  A launch or a news
+  cycle that moves the level becomes the new normal within hours, while a burst shorter than
+  that cannot lift its own baseline.
+- **Several windows, each with its own robust scale**: the mean residual over 1, 3 and 12
+  buckets; buckets are autocorrelated, so the 12-bucket mean does not have 1/12 of one bucket's
+  variance.  Each window's scale is the MAD of its own past means over the history, never less
+  than the Poisson floor ``1/sqrt(width)``; it is recomputed hourly and only once a full day has
+  been seen (an early scale near zero would make scores explode for days).  A window wider than
+  one bucket drops its largest bucket, so one viral post or bot burst is only seen by the
+  one-bucket window, and must be far larger than usual to count.
+- **Relative threshold**: a window's robust z is divided by the median of its daily maxima over
+  the last week.  Dispersion is heavy and changes from brand to brand (a brand whose bots spike
+  every day has a large daily maximum); dividing by the series' own recent surprise makes one
+  threshold fit quiet and spiky brands alike.
+
+Memory is bounded: a few deques of ``history_days`` days of floats per signal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from statistics import median, quantiles
+
+WINDOWS = (1, 3, 12, 36)  # buckets: 5 minutes, 15 minutes, an hour, three hours
+OFFSET = 72  # buckets whose median residual sets the level offset (6 hours of 5 minutes)
+RESCALE = 12  # buckets between recomputations of the windows' scales
+MAXIMA_DAYS = 14  # daily maxima the Gumbel fit is made of
+MIN_GUMBEL_SCALE = 0.3
+LIGHTEST_TAIL = 0.15
+MAXIMUM_CAP = 5.0
+GUMBEL_MEDIAN = -math.log(math.log(2))  # median of the standard Gumbel distribution
+GUMBEL_IQR = math.log(math.log(4)) - math.log(math.log(4 / 3))  # and its interquartile range
+
+
+def anscombe(count: float) -> float:
+    return 2.0 * math.sqrt(max(count, 0.0) + 0.375)
+
+
+def inverse_anscombe(value: float) -> float:
+    """The count whose transform is ``value`` on average (the asymptotically unbiased inverse)."""
+    return max(0.0, (value / 2.0) ** 2 - 0.125)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The surprise of the latest bucket: ``score`` and the window that gave it, with its raw
+    ``observed`` sum and the ``expected`` sum for that time of day."""
+
+    score: float = 0.0
+    buckets: int = 0
+    observed: float = 0.0
+    expected: float = 0.0
+
+
+class Surprise:
+    """Streaming surprise of one signal; ``update`` once per bucket, in order."""
+
+    def __init__(
+        self,
+        per_day: int,
+        history_days: int = 7,
+        windows: tuple[int, ...] = WINDOWS,
+        neighbours: int = 2,
+        min_count: float = 0.0,
+        min_ratio: float = 1.0,
+    ) -> None:
+        self.per_day = per_day
+        self.min_count = min_count
+        self.min_ratio = min_ratio
+        self.windows = windows
+        self.neighbours = neighbours
+        keep = per_day * history_days
+        self._y: deque[float] = deque(maxlen=keep + neighbours + 1)
+        self._raw: deque[float] = deque(maxlen=max(windows))
+        self._expected: deque[float] = deque(maxlen=max(windows))
+        self._residuals: deque[float] = deque(maxlen=OFFSET + max(windows))
+        self._means = {w: deque(maxlen=keep) for w in windows}
+        self._scale = {w: 1.0 / math.sqrt(w) for w in windows}
+        self._maxima: dict[int, deque[float]] = {w: deque(maxlen=MAXIMA_DAYS) for w in windows}
+        self._gumbel: dict[int, tuple[float, float] | None] = {w: None for w in windows}
+        self._today = {w: 0.0 for w in windows}
+        self.seen = 0
+        self.expected = 0.0
+        """The count expected for the latest bucket at its time of day."""
+
+    def _profile(self) -> float | None:
+        """Median of the transformed history at this time of day on the past days."""
+        y, per_day, n = self._y, self.per_day, len(self._y)
+        samples = []
+        for back in range(per_day, n + 1, per_day):
+            centre = n - back
+            for i in range(max(0, centre - self.neighbours), min(n, centre + self.neighbours + 1)):
+                samples.append(y[i])
+        return median(samples) if samples else None
+
+    def update(self, value: float) -> Reading:
+        """Score ``value``, the newest bucket, then learn it."""
+        profile = self._profile()
+        older = list(self._residuals)[: -max(self.windows)]
+        if profile is None:
+            profile = median(self._y) if self._y else anscombe(0.0)
+        expected = profile + (median(older) if older else 0.0)
+        y = anscombe(value)
+        self._raw.append(value)
+        self._expected.append(expected)
+        self.expected = inverse_anscombe(expected)
+        self._residuals.append(y - profile)
+        residuals = [anscombe(v) - e for v, e in zip(self._raw, self._expected, strict=True)]
+        best = Reading()
+        for w in self.windows:
+            if len(residuals) < w:
+                break
+            last = residuals[-w:]
+            mean = (sum(last) - max(last)) / (w - 1) if w > 1 else last[0]
+            self._means[w].append(mean)
+            z = mean / self._scale[w]
+            self._today[w] = max(self._today[w], z)
+            fit = self._gumbel[w]
+            if fit is None:
+                continue
+            score = (z - fit[0]) / fit[1]
+            if score <= best.score:
+                continue
+            observed = sum(list(self._raw)[-w:])
+            usual = sum(inverse_anscombe(e) for e in list(self._expected)[-w:])
+            if observed >= self.min_count and observed >= self.min_ratio * max(usual, 0.5):
+                best = Reading(score, w, observed, usual)
+        self._y.append(y)
+        self.seen += 1
+        if self.seen % self.per_day == 0:
+            for w in self.windows:
+                fit = self._gumbel[w]
+                cap = fit[0] + MAXIMUM_CAP * fit[1] if fit else math.inf
+                self._maxima[w].append(min(self._today[w], cap))
+                self._today[w] = 0.0
+                self._gumbel[w] = _gumbel_fit(self._maxima[w])
+        if self.seen % RESCALE == 0:
+            for w in self.windows:
+                self._scale[w] = _robust_scale(self._means[w], 1.0 / math.sqrt(w))
+        return best
+
+
+def rarity(score: float) -> str:
+    """A score in words: how often a day brings a surprise this large."""
+    days = math.exp(min(score, 30.0))
+    if days < 2:
+        return "happens most days"
+    if days < 60:
+        return f"about once in {days:.0f} days"
+    if days < 730:
+        return f"about once in {days / 30.4:.0f} months"
+    return "rarer than once in two years"
+
+
+def _robust_scale(values: deque[float], floor: float) -> float:
+    if not values:
+        return floor
+    ordered = sorted(values)
+    centre = ordered[len(ordered) // 2]
+    deviations = sorted(abs(v - centre) for v in ordered)
+    return max(1.4826 * deviations[len(deviations) // 2], floor)
+
+
+def _gumbel_fit(maxima: deque[float]) -> tuple[float, float]:
+    """Location and scale of a Gumbel distribution matching the maxima's median and quartiles.
+
+    Quantiles, not moments: one crisis day among the maxima must not widen the fit."""
+    low, mid, high = (
+        quantiles(maxima, n=4, method="inclusive") if len(maxima) > 1 else [maxima[0]] * 3
+    )
+    scale = max((high - low) / GUMBEL_IQR, MIN_GUMBEL_SCALE, LIGHTEST_TAIL * mid)
+    return mid - GUMBEL_MEDIAN * scale, scale
