@@ -28,8 +28,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.backtest import read_volume_csv
-from monitor.detection import Detector, DetectorSettings, Escalation, Step
+from monitor.backtest import read_volume_csv, replay_pages
+from monitor.detection import Detector, DetectorSettings, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "volume"
@@ -64,14 +64,7 @@ def recorded_scores(path: Path) -> list[Step]:
 
 def pages(steps: list[Step], settings: DetectorSettings) -> list[datetime]:
     """When the levels of ``settings`` would have paged, on recorded scores."""
-    escalation = Escalation(settings)
-    out = []
-    for step in steps:
-        again = Step(step.at, step.value, step.expected, step.score, escalation.level)
-        escalation.update(again)
-        if again.page:
-            out.append(again.at)
-    return out
+    return [step.at for step in replay_pages(steps, settings)]
 
 
 def judge(alerts: list[datetime], windows: list[tuple[datetime, datetime]]) -> tuple[int, int]:

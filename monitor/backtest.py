@@ -11,11 +11,11 @@ import csv
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from monitor.detection import Detector, DetectorSettings, Level, Step
+from monitor.detection import Detector, DetectorSettings, Escalation, Level, Step
 from monitor.model import to_utc
 
 
@@ -104,6 +104,7 @@ class Backtest:
     def __init__(self, settings: DetectorSettings) -> None:
         self.detector = Detector(settings)
         self.summary = Summary()
+        self.steps: list[Step] = []
 
     def feed(self, bucket: Bucket) -> Step:
         step = self.detector.step(
@@ -120,11 +121,57 @@ class Backtest:
                 (bucket.at, step.level, step.why(self.detector.settings.bucket))
             )
         summary.incidents = self.detector.incident_count
+        self.steps.append(step)
         return step
 
 
-def backtest_csv(source: TextIO, out: TextIO, settings: DetectorSettings) -> Summary:
-    """Write ``timestamp,value,level,score,alert`` for every input row; return the summary."""
+def replay_pages(steps: list[Step], settings: DetectorSettings) -> list[Step]:
+    """The pages the levels of ``settings`` would have sent on recorded scores (the scores do
+    not depend on the levels, so thresholds can be tried without re-scoring)."""
+    escalation = Escalation(settings)
+    pages = []
+    for step in steps:
+        again = Step(step.at, step.value, step.expected, step.score, escalation.level)
+        again.evidence, again.signal = step.evidence, step.signal
+        escalation.update(again)
+        if again.page:
+            pages.append(again)
+    return pages
+
+
+def with_watch(settings: DetectorSettings, watch: float) -> DetectorSettings:
+    """``settings`` with the watch threshold moved, warning and crisis keeping their distance."""
+    shift = watch - settings.enter[0]
+    enter = tuple(t + shift for t in settings.enter)
+    ratio = settings.exit[0] / settings.enter[0]
+    return replace(settings, enter=enter, exit=tuple(t * ratio for t in enter))  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Proposal:
+    settings: DetectorSettings
+    pages: list[Step]
+    dropped: list[Step]
+    """Pages of the current thresholds that the proposed ones would not have sent."""
+
+
+def propose(steps: list[Step], settings: DetectorSettings, pages_per_month: float) -> Proposal:
+    """The lowest watch threshold (by 0.25) that would have paged at most ``pages_per_month``
+    times per 30 days on these recorded steps."""
+    span = steps[-1].at - steps[0].at + settings.bucket if steps else timedelta(days=30)
+    current = replay_pages(steps, settings)
+    watch = 1.0
+    while True:
+        candidate = with_watch(settings, watch)
+        pages = replay_pages(steps, candidate)
+        if len(pages) * timedelta(days=30) / span <= pages_per_month or not pages:
+            kept = {p.at for p in pages}
+            return Proposal(candidate, pages, [p for p in current if p.at not in kept])
+        watch += 0.25
+
+
+def backtest_csv(source: TextIO, out: TextIO, settings: DetectorSettings) -> Backtest:
+    """Write ``timestamp,value,level,score,alert`` for every input row; return the replay."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["timestamp", "value", "level", "score", "alert"])
     backtest = Backtest(settings)
@@ -135,4 +182,4 @@ def backtest_csv(source: TextIO, out: TextIO, settings: DetectorSettings) -> Sum
         writer.writerow(
             [bucket.at.isoformat(), shown, step.level.name, f"{step.score:.2f}", int(step.page)]
         )
-    return backtest.summary
+    return backtest

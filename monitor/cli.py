@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -30,6 +30,10 @@ from monitor.model import Mention, RawMention, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
 from monitor.service import setup_logging
 from monitor.storage import Storage
+
+if TYPE_CHECKING:
+    from monitor.backtest import Backtest
+    from monitor.detection import DetectorSettings
 
 app = typer.Typer(
     help="Brand-mention monitoring and crisis alerts.",
@@ -365,6 +369,14 @@ def backtest(
     brand: Annotated[
         str | None, typer.Option(help="Thresholds (and, from storage, mentions) of this brand.")
     ] = None,
+    pages_per_month: Annotated[
+        float | None,
+        typer.Option(
+            "--pages-per-month",
+            min=0,
+            help="Propose the thresholds that would have paged at most this often per 30 days.",
+        ),
+    ] = None,
 ) -> None:
     """Replay history through the daemon's detector: what would have paged?"""
     from monitor.backtest import Backtest, BacktestInputError, Bucket, backtest_csv
@@ -383,12 +395,14 @@ def backtest(
         settings = DetectorSettings.from_config(detection)
         try:
             with volume_csv.open(newline="") as source, out_csv.open("w", newline="") as target:
-                summary = backtest_csv(source, target, settings)
+                replay = backtest_csv(source, target, settings)
         except (OSError, BacktestInputError) as exc:
             err.print(f"error: {volume_csv}: {exc}", markup=False)
             raise typer.Exit(2) from None
-        for line in summary.lines(settings.bucket):
+        for line in replay.summary.lines(settings.bucket):
             out.print(line, markup=False)
+        if pages_per_month is not None:
+            _print_proposal(replay, settings, pages_per_month, "")
         return
     since, until = _parse_since(start), _parse_since(end) or utcnow()
     assert since is not None
@@ -404,8 +418,32 @@ def backtest(
             out.print(f"{item.name}:", markup=False)
             for line in replay.summary.lines(settings.bucket):
                 out.print(f"  {line}", markup=False)
+            if pages_per_month is not None:
+                _print_proposal(replay, settings, pages_per_month, "  ")
     finally:
         storage.close()
+
+
+def _print_proposal(
+    replay: Backtest, settings: DetectorSettings, pages_per_month: float, indent: str
+) -> None:
+    from monitor.backtest import propose
+
+    proposal = propose(replay.steps, settings, pages_per_month)
+    watch, warning, crisis = proposal.settings.enter
+    out.print(
+        f"{indent}at most {pages_per_month:g} page(s) per 30 days: watch = {watch:g}, "
+        f"warning = {warning:g}, crisis = {crisis:g} (now {settings.enter[0]:g}, "
+        f"{settings.enter[1]:g}, {settings.enter[2]:g})",
+        markup=False,
+    )
+    for step in proposal.pages:
+        said = f"{step.at.isoformat()}: {step.level.name}: {step.why(settings.bucket)}"
+        out.print(f"{indent}  would page {said}", markup=False)
+    for step in proposal.dropped:
+        out.print(
+            f"{indent}  would no longer page {step.at.isoformat()}: {step.level.name}", markup=False
+        )
 
 
 @app.command()

@@ -153,3 +153,23 @@ def test_backtest_uses_the_negative_column_and_reports_bad_lines(tmp_path: Path)
     result = CliRunner().invoke(app, ["backtest", "--volume-csv", str(source), "--out", str(out)])
     assert result.exit_code == 2
     assert "line 2" in result.stderr
+
+
+def test_backtest_proposes_thresholds_for_a_page_budget(tmp_path: Path) -> None:
+    series = make_series(seed=5, days=10, rate=8, bursts=1)
+    source = tmp_path / "volume.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        for at, value in zip(series.times(), series.values, strict=True):
+            writer.writerow([at.isoformat(), value])
+    out = tmp_path / "out.csv"
+    command = ["backtest", "--volume-csv", str(source), "--out", str(out)]
+    quiet = CliRunner().invoke(app, [*command, "--pages-per-month", "0"])
+    assert quiet.exit_code == 0, quiet.output
+    proposal = [line for line in quiet.stdout.splitlines() if line.startswith("at most 0 page")]
+    assert proposal and "(now 5, 6.5, 8)" in proposal[0]
+    assert "would page" not in quiet.stdout  # a budget of zero pages nothing...
+    assert "would no longer page" in quiet.stdout  # ...and says what that would have missed
+    generous = CliRunner().invoke(app, [*command, "--pages-per-month", "1000"])
+    assert "would page" in generous.stdout and "would no longer page" not in generous.stdout
