@@ -11,10 +11,20 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.detection import Detector, DetectorSettings, Level
-from monitor.synthetic import PER_DAY, make_series
+from monitor.synthetic import PER_DAY, Series, make_series
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 STEP = timedelta(minutes=5)
+
+
+def write_csv(folder: Path, series: Series) -> Path:
+    source = folder / "volume.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp", "value"])
+        for at, value in zip(series.times(), series.values, strict=True):
+            writer.writerow([at.isoformat(), value])
+    return source
 
 
 def replay(values: list[float], settings: DetectorSettings | None = None) -> list:  # type: ignore[type-arg]
@@ -114,12 +124,7 @@ def test_buckets_must_come_in_order_and_gaps_count_as_zero() -> None:
 
 def test_backtest_cli_on_a_csv(tmp_path: Path) -> None:
     series = make_series(seed=5, days=10, rate=8, bursts=1)
-    source = tmp_path / "volume.csv"
-    with source.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", "value"])
-        for at, value in zip(series.times(), series.values, strict=True):
-            writer.writerow([at.isoformat(), value])
+    source = write_csv(tmp_path, series)
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(app, ["backtest", "--volume-csv", str(source), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -157,12 +162,7 @@ def test_backtest_uses_the_negative_column_and_reports_bad_lines(tmp_path: Path)
 
 def test_backtest_proposes_thresholds_for_a_page_budget(tmp_path: Path) -> None:
     series = make_series(seed=5, days=10, rate=8, bursts=1)
-    source = tmp_path / "volume.csv"
-    with source.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", "value"])
-        for at, value in zip(series.times(), series.values, strict=True):
-            writer.writerow([at.isoformat(), value])
+    source = write_csv(tmp_path, series)
     out = tmp_path / "out.csv"
     command = ["backtest", "--volume-csv", str(source), "--out", str(out)]
     quiet = CliRunner().invoke(app, [*command, "--pages-per-month", "0"])
