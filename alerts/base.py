@@ -28,11 +28,18 @@ class SinkError(Exception):
         self.retry_after = retry_after
 
 
+class PermanentSinkError(SinkError):
+    """The sink refused the alert for a reason that retrying will not fix (a message it will
+    never accept, a channel it cannot post to, a revoked token).  The outbox stops retrying that
+    row (it stays in the database as ``failed``) and moves on to the next one."""
+
+
 class Sink(Protocol):
     name: str
 
     def send(self, alert: Alert) -> None:
-        """Deliver ``alert`` or raise ``SinkError``; returning means the sink accepted it."""
+        """Deliver ``alert`` or raise ``SinkError`` (``PermanentSinkError`` when retrying cannot
+        help); returning means the sink accepted it."""
         ...
 
 
