@@ -1,49 +1,89 @@
-"""Slack: Block Kit alerts through the Web API, one thread per incident.
+"""Slack: Block Kit alerts through the Web API, one thread per incident and channel.
 
-The first page of an incident is posted to the channel for its level; escalations and the
-resolution are posted in that message's thread and the first message is updated
-(``chat.update``) to show where the incident stands.  Each message carries its alert's
-idempotency key as message metadata, and before posting, the sink looks for that key among the
-channel's (or thread's) recent messages: an alert re-sent after a crash between Slack's "ok" and
-the outbox's "sent" is recognised and not posted twice.  Mentions whose triage category has a
-``[[routes]]`` entry are also posted to that team's channel, when the incident opens, with links
-to answer them at the source; and a crisis page carries the last 24 hours' chart (best effort:
-a failed upload never holds the alert back).
+An incident's first page in a channel posts a **head**, the incident's live summary (level,
+what is happening, the peak, links to its threads in other channels), and the page's evidence as
+the first reply.  Each later page adds its evidence as a reply (a crisis is also broadcast to the
+channel) and updates every head of the incident, so the thread is the incident's history; the
+resolution replies in every thread and marks the heads resolved.  Mentions whose triage category
+has a ``[[routes]]`` entry also go to that team's channel when the incident opens, and a crisis
+page carries the last 24 hours' chart (best effort).
 
-Slack's rate limits (HTTP 429 + Retry-After) and errors become ``SinkError``: the outbox keeps the
-alert and retries it later, in order.  The bot token comes from the environment and is never
-logged or shown.
+Channels may be configured by ID (``C…``) or name; names are resolved once through
+``conversations.list`` (the Web API's history, update and upload calls take only IDs).
+
+Not posting twice: a ``SlackPost`` row is written before each post and completed with Slack's
+``ts``.  Only when a previous attempt got no answer (a crash or a timeout between Slack's "ok"
+and the row) is the channel's history searched for the alert's key, carried as message metadata.
+
+Errors: rate limits (429 + Retry-After), Slack's 5xx and network failures are transient
+(``SinkError``: the outbox retries, in order).  Refusals that retrying cannot fix (a revoked
+token, a channel the bot is not in, a message Slack will never accept) raise
+``PermanentSinkError`` with the call, the channel and a hint, so the outbox sets that alert aside
+and moves on; a message refused for its blocks or length is first retried once as plain text.
+The bot token comes from the environment and is never logged or shown.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
+import re
 from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 from sqlmodel import select
 
-from alerts.base import Alert, SinkError
-from alerts.console import growth, why
+from alerts.base import Alert, PermanentSinkError, SinkError
+from alerts.slack_blocks import (
+    Blocks,
+    head_blocks,
+    notice_blocks,
+    page_blocks,
+    plain_text,
+    route_blocks,
+    test_blocks,
+)
 from monitor.config import Config, RouteConfig
-from monitor.model import SlackThread, utcnow
+from monitor.model import SlackPost, SlackThread, utcnow
 from monitor.storage import Storage
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "brandmon_alert"
-MARKS = {
-    "watch": ":large_yellow_circle:",
-    "warning": ":large_orange_circle:",
-    "crisis": ":red_circle:",
+RECENT = 50  # messages searched for an alert that may have been posted
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
+READS = {"conversations.list", "conversations.history", "conversations.replies"}
+NAMES_FRESH = timedelta(minutes=5)  # how long an unknown name is believed not to exist
+INVITE = "invite the bot with /invite @your-app in that channel"
+HINTS = {
+    "invalid_auth": "check that {env} holds the app's bot token (xoxb-…)",
+    "not_authed": "check that {env} holds the app's bot token (xoxb-…)",
+    "token_revoked": "the token was revoked: reinstall the app and update {env}",
+    "account_inactive": "the app was deactivated: reinstall it and update {env}",
+    "missing_scope": "add the scope Slack names to the app and reinstall it (README: Slack)",
+    "channel_not_found": "check the channel; a private one needs the bot in it: " + INVITE,
+    "not_in_channel": INVITE,
+    "is_archived": "the channel is archived: unarchive it or configure another",
+    "msg_too_long": "the message is longer than Slack accepts",
+    "invalid_blocks": "Slack refused the message's blocks",
+    "invalid_arguments": "Slack refused the call's arguments",
+    "no_text": "the message had no text",
+    "restricted_action": "the workspace's settings do not let the app post there",
 }
-RECENT = 50  # messages searched for an alert already posted
+REFORMAT = {"invalid_blocks", "msg_too_long"}  # worth one more try as plain text
 
-Blocks = list[dict[str, Any]]
+
+class _NoAnswer(SinkError):
+    """Slack may or may not have acted on the call (a timeout, a dropped connection, a 5xx)."""
+
+
+class _Refused(PermanentSinkError):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SlackSink:
@@ -56,97 +96,160 @@ class SlackSink:
         self.routes = config.routes
         self.storage = storage
         self._client: WebClient | None = None
+        self._names: dict[str, tuple[str, bool]] = {}  # name -> (ID, the bot is a member)
+        self._names_at = utcnow() - NAMES_FRESH
+        self._labels: dict[str, str] = {}  # ID -> "#name", for messages
 
     def send(self, alert: Alert) -> None:
-        try:
-            self._send(alert)
-        except SlackApiError as exc:
-            response = exc.response
-            if response.status_code == 429:
-                retry = response.headers.get("Retry-After") or response.headers.get("retry-after")
-                raise SinkError(
-                    "Slack rate limit (HTTP 429)", retry_after=float(retry or 30)
-                ) from None
-            error = response.get("error") if isinstance(response.data, dict) else None
-            raise SinkError(
-                f"Slack refused the message: {error or f'HTTP {response.status_code}'}"
-            ) from None
-        except (SlackClientError, OSError) as exc:
-            raise SinkError(f"cannot reach Slack: {type(exc).__name__}: {exc}") from None
+        if alert.kind == "test":
+            channel = self._channel(self.slack.channel)
+            self._post(channel, alert.key, test_blocks(alert), None)
+        elif alert.kind in ("page", "resolved"):
+            self._incident(alert)
+        else:
+            self._post(self._channel(self.slack.channel), alert.key, notice_blocks(alert), None)
 
-    # -- delivery ------------------------------------------------------------------------
+    # -- the Web API ------------------------------------------------------------------------
 
     def _web(self) -> WebClient:
         if self._client is None:
             token = os.environ.get(self.slack.token_env)
             if not token:
-                raise SinkError(
+                raise PermanentSinkError(
                     f"environment variable {self.slack.token_env} (the Slack bot token) is not set"
                 )
             self._client = WebClient(token=token, base_url=self.slack.base_url, timeout=15)
         return self._client
 
-    def _send(self, alert: Alert) -> None:
-        if alert.kind == "test":
-            self._post(self.slack.channel, alert.key, blocks_for_test(alert), None)
-            return
-        payload = alert.payload
-        level = payload["level"]
-        blocks = page_blocks(alert, self._mention(level))
-        if alert.kind == "resolved":  # close every thread the incident opened
-            threads = self._threads(payload["incident_id"]) or {self.slack.channel: None}
-            for channel, thread in threads.items():
-                self._reply(alert, channel, thread, blocks)
-            return
-        channel = self.slack.channels.get(level, self.slack.channel)
-        ts = self._reply(alert, channel, self._threads(payload["incident_id"]).get(channel), blocks)
-        if payload.get("event") in ("opened", "reopened"):
-            self._route(alert)
-        if level == "crisis":
-            self._attach_chart(alert, channel, ts)
+    def _call(self, method: str, channel: str | None = None, /, **args: Any) -> SlackResponse:
+        """One Web API call; failures become ``SinkError``s naming the call and channel."""
+        web = self._web()
+        try:
+            if method in READS:
+                return web.api_call(method, http_verb="GET", params=args)
+            return web.api_call(method, json=args)
+        except SlackApiError as exc:
+            raise self._refusal(method, channel, exc.response) from None
+        except (SlackClientError, OSError) as exc:
+            raise _NoAnswer(f"cannot reach Slack ({method}): {type(exc).__name__}: {exc}") from None
 
-    def _reply(self, alert: Alert, channel: str, thread: str | None, blocks: Blocks) -> str:
-        """Open the incident's thread in ``channel``, or reply in it and update its head."""
-        if thread is None:
-            ts = self._post(channel, alert.key, blocks, None)
-            with self.storage.session() as session:
-                incident = alert.payload["incident_id"]
-                session.merge(SlackThread(incident_id=incident, channel=channel, ts=ts))
-                session.commit()
-            return ts
-        self._post(channel, alert.key, blocks, thread)
-        self._web().chat_update(
-            channel=channel, ts=thread, text=fallback(alert), blocks=head_blocks(alert)
-        )
-        return thread
+    def _refusal(self, method: str, channel: str | None, response: SlackResponse) -> SinkError:
+        where = f" to {self._labels.get(channel, channel)}" if channel else ""
+        if response.status_code == 429:
+            retry = response.headers.get("Retry-After") or response.headers.get("retry-after")
+            return SinkError(
+                f"Slack rate limit on {method}{where} (HTTP 429)", retry_after=float(retry or 30)
+            )
+        code = response.get("error") if isinstance(response.data, dict) else None
+        said = f"Slack {method}{where} refused: {code or f'HTTP {response.status_code}'}"
+        if response.status_code >= 500:
+            return _NoAnswer(said)
+        if code in HINTS:
+            return _Refused(f"{said} — {HINTS[code].format(env=self.slack.token_env)}", code)
+        return SinkError(said)
 
-    def _post(self, channel: str, key: str, blocks: Blocks, thread: str | None) -> str:
-        """Post unless a message with ``key`` is already there; return its ``ts``."""
-        posted = self._find(channel, key, thread)
-        if posted is not None:
-            log.info("slack: alert already posted, not sending it twice key=%s", key)
-            return posted
-        text = blocks_text(blocks)
-        response = self._web().chat_postMessage(
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            thread_ts=thread,
-            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
-            unfurl_links=False,
-        )
+    def _channel(self, configured: str) -> str:
+        """The ID of a configured channel (``C…`` as is, names looked up)."""
+        if CHANNEL_ID.fullmatch(configured):
+            return configured
+        name = configured.removeprefix("#")
+        if name not in self._names and utcnow() - self._names_at >= NAMES_FRESH:
+            self._list_channels()
+        if name not in self._names:
+            raise _Refused(
+                f"Slack channel #{name} not found: check the name, or for a private channel "
+                f"{INVITE} (or configure its ID, C…)",
+                "channel_not_found",
+            )
+        channel, member = self._names[name]
+        if not member:
+            raise _Refused(f"the bot is not in Slack channel #{name}: {INVITE}", "not_in_channel")
+        return channel
+
+    def _list_channels(self) -> None:
+        cursor = ""
+        names: dict[str, tuple[str, bool]] = {}
+        while True:
+            page = self._call(
+                "conversations.list",
+                types="public_channel,private_channel",
+                exclude_archived="true",
+                limit=1000,
+                cursor=cursor,
+            )
+            for found in page.get("channels") or []:
+                names[found["name"]] = (found["id"], bool(found.get("is_member")))
+                self._labels[found["id"]] = f"#{found['name']}"
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        self._names, self._names_at = names, utcnow()
+
+    # -- posting once -----------------------------------------------------------------------
+
+    def _post(
+        self, channel: str, key: str, blocks: Blocks, thread: str | None, **extra: Any
+    ) -> str:
+        """Post unless ``key`` was posted already; return the message's ``ts``."""
+        with self.storage.session() as session:
+            record = session.get(SlackPost, (key, channel))
+        if record is not None and record.ts:
+            return record.ts
+        if record is not None:  # the last attempt got no answer: did Slack take it?
+            found = self._find(channel, key, thread)
+            if found is not None:
+                log.info("slack: alert already posted, not sending it twice key=%s", key)
+                self._record(key, channel, found)
+                return found
+        self._record(key, channel, None)
+        try:
+            ts = self._chat(channel, key, blocks, thread, **extra)
+        except _NoAnswer:
+            raise  # keep the record: the next attempt looks before it posts
+        except SinkError:
+            self._forget(key, channel)
+            raise
+        self._record(key, channel, ts)
+        return ts
+
+    def _chat(
+        self, channel: str, key: str, blocks: Blocks, thread: str | None, **extra: Any
+    ) -> str:
+        message = {
+            "channel": channel,
+            "text": plain_text(blocks),
+            "thread_ts": thread,
+            "metadata": {"event_type": EVENT_TYPE, "event_payload": {"key": key}},
+            "unfurl_links": False,
+            **extra,
+        }
+        try:
+            response = self._call("chat.postMessage", channel, blocks=blocks, **message)
+        except _Refused as refused:
+            if refused.code not in REFORMAT:
+                raise
+            log.warning("slack: %s; posting it once more as plain text", refused)
+            response = self._call("chat.postMessage", channel, **message)
         return str(response["ts"])
 
     def _find(self, channel: str, key: str, thread: str | None) -> str | None:
         """The ``ts`` of a recent message in ``channel`` (or ``thread``) posted for ``key``."""
-        web = self._web()
         if thread is None:
-            found = web.conversations_history(
-                channel=channel, limit=RECENT, include_all_metadata=True
+            found = self._call(
+                "conversations.history",
+                channel,
+                channel=channel,
+                limit=RECENT,
+                include_all_metadata="true",
             )
         else:
-            found = web.conversations_replies(
-                channel=channel, ts=thread, limit=RECENT, include_all_metadata=True
+            found = self._call(
+                "conversations.replies",
+                channel,
+                channel=channel,
+                ts=thread,
+                limit=RECENT,
+                include_all_metadata="true",
             )
         for message in found.get("messages") or []:
             metadata = message.get("metadata") or {}
@@ -157,8 +260,75 @@ class SlackSink:
                 return str(message["ts"])
         return None
 
+    def _record(self, key: str, channel: str, ts: str | None) -> None:
+        with self.storage.session() as session:
+            session.merge(SlackPost(key=key, channel=channel, ts=ts))
+            session.commit()
+
+    def _forget(self, key: str, channel: str) -> None:
+        with self.storage.session() as session:
+            record = session.get(SlackPost, (key, channel))
+            if record is not None:
+                session.delete(record)
+                session.commit()
+
+    # -- incidents --------------------------------------------------------------------------
+
+    def _incident(self, alert: Alert) -> None:
+        payload = alert.payload
+        incident = payload["incident_id"]
+        threads = self._threads(incident)
+        if alert.kind == "resolved":  # close every thread the incident opened
+            targets = threads or {self._channel(self.slack.channel): None}
+            for channel, head in targets.items():
+                head = head or self._open(alert, channel)
+                self._post(channel, alert.key, page_blocks(alert, ""), head)
+            self._update_heads(alert)
+            return
+        level = payload["level"]
+        channel = self._channel(self.slack.channels.get(level, self.slack.channel))
+        head = threads.get(channel) or self._open(alert, channel)
+        broadcast = {"reply_broadcast": True} if level == "crisis" else {}
+        self._post(channel, alert.key, page_blocks(alert, self._mention(level)), head, **broadcast)
+        self._update_heads(alert)
+        if payload.get("event") in ("opened", "reopened"):
+            self._route(alert)
+        if level == "crisis":
+            self._attach_chart(alert, channel, head)
+
+    def _open(self, alert: Alert, channel: str) -> str:
+        """Post the incident's head in ``channel``; its ``ts`` heads the thread there."""
+        ts = self._post(channel, f"{alert.key}:head", head_blocks(alert), None)
+        with self.storage.session() as session:
+            session.merge(
+                SlackThread(incident_id=alert.payload["incident_id"], channel=channel, ts=ts)
+            )
+            session.commit()
+        return ts
+
+    def _update_heads(self, alert: Alert) -> None:
+        """Every head of the incident shows where it stands now, with links to the others."""
+        threads = {c: ts for c, ts in self._threads(alert.payload["incident_id"]).items() if ts}
+        links = {}
+        if len(threads) > 1:
+            for channel, ts in threads.items():
+                found = self._call("chat.getPermalink", channel, channel=channel, message_ts=ts)
+                label = self._labels.get(channel, channel).removeprefix("#")
+                links[label] = str(found["permalink"])
+        for channel, ts in threads.items():
+            own = self._labels.get(channel, channel).removeprefix("#")
+            blocks = head_blocks(alert, {n: u for n, u in links.items() if n != own})
+            self._call(
+                "chat.update",
+                channel,
+                channel=channel,
+                ts=ts,
+                text=plain_text(blocks),
+                blocks=blocks,
+            )
+
     def _threads(self, incident_id: int) -> dict[str, str | None]:
-        """The incident's thread in each channel it has one in."""
+        """The incident's thread head in each channel it has one in."""
         query = select(SlackThread).where(SlackThread.incident_id == incident_id)
         with self.storage.session() as session:
             return {row.channel: row.ts for row in session.exec(query)}
@@ -178,7 +348,8 @@ class SlackSink:
             ]
             if mentions:
                 key = f"{alert.key}:route:{route.channel}:{route.category}"
-                self._post(route.channel, key, route_blocks(alert, route, mentions), None)
+                blocks = route_blocks(alert, route.team, route.category, mentions)
+                self._post(self._channel(route.channel), key, blocks, None)
 
     def _attach_chart(self, alert: Alert, channel: str, thread: str) -> None:
         from monitor.report import build_report, chart_png
@@ -196,150 +367,11 @@ class SlackSink:
                 title=f"{alert.brand}: the last 24 hours",
             )
         except Exception as exc:  # the chart is a courtesy: the alert itself went out
-            log.warning("slack: chart not attached brand=%s: %s", alert.brand, type(exc).__name__)
+            log.warning(
+                "slack: chart not attached brand=%s: %s: %s", alert.brand, type(exc).__name__, exc
+            )
 
 
 def _within(priority: str | None, route: RouteConfig) -> bool:
     """``min_priority = "P2"`` routes P1 and P2; a mention not yet triaged is routed."""
     return priority is None or priority <= route.min_priority
-
-
-# -- messages ------------------------------------------------------------------------------
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _excerpt(text: str, limit: int = 140) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def fallback(alert: Alert) -> str:
-    """The plain text shown in notifications and where blocks cannot be."""
-    p = alert.payload
-    if alert.kind == "resolved":
-        return f"RESOLVED: {alert.brand} incident #{p['incident_id']} is over"
-    return f"{p['level'].upper()}: {alert.brand}, {p['negative']:g} negative mentions"
-
-
-def head_blocks(alert: Alert) -> Blocks:
-    """The incident's first message as it should read now (``chat.update``)."""
-    p = alert.payload
-    if alert.kind == "resolved":
-        title = f":white_check_mark: RESOLVED (peak {p['peak_level'].upper()}) — {alert.brand}"
-    else:
-        title = f"{MARKS.get(p['level'], '')} {p['level'].upper()} — {alert.brand}"
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC · "
-                    f"peak {p['peak_level']} at {p['peak_at'][:16]} UTC · updates in the thread",
-                }
-            ],
-        },
-    ]
-
-
-def page_blocks(alert: Alert, mention: str) -> Blocks:
-    """A page or a resolution as Block Kit blocks."""
-    p = alert.payload
-    if alert.kind == "resolved":
-        text = (
-            f"*{_escape(alert.brand)}: incident #{p['incident_id']} is over.* It peaked at "
-            f"*{p['peak_level']}* at {p['peak_at'][:16]} UTC; "
-            f"it started {p['started_at'][:16]} UTC."
-        )
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    level = p["level"]
-    title = f"{MARKS.get(level, '')} {level.upper()} — {alert.brand}"
-    summary = f"{mention}{_escape(why(p))}. {_escape(growth(p))}".strip()
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": title[:150]},
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
-    ]
-    top = p.get("top_mentions") or []
-    if top:
-        lines = [_mention_line(m) for m in top]
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": "*Most influential*\n" + "\n".join(lines)},
-            }
-        )
-        first = [m for m in p.get("first_mentions") or [] if m not in top]
-        if first:
-            lines = [_mention_line(m) for m in first]
-            blocks.append(
-                {
-                    "type": "section",
-                    "text": {"type": "mrkdwn", "text": "*Where it started*\n" + "\n".join(lines)},
-                }
-            )
-        categories = Counter(m["category"] for m in top if m.get("category"))
-        if categories:
-            breakdown = ", ".join(
-                f"{c.replace('_', ' ')} ×{n}" for c, n in categories.most_common()
-            )
-            blocks.append(_context(f"Triage: {breakdown}"))
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC",
-                }
-            ],
-        }
-    )
-    return blocks
-
-
-def _mention_line(m: dict[str, Any]) -> str:
-    text = _escape(_excerpt(m["text"]))
-    linked = f"<{m['url']}|{text}>" if m.get("url") else text
-    who = _escape(m.get("author") or "unknown")
-    return f"• {linked} — {who} (reach {m['reach']:.0f}, {_escape(m['source'])})"
-
-
-def route_blocks(alert: Alert, route: RouteConfig, mentions: list[dict[str, Any]]) -> Blocks:
-    team = f"{route.team}: " if route.team else ""
-    head = (
-        f"{team}{len(mentions)} {route.category.replace('_', ' ')} mention(s) of "
-        f"*{_escape(alert.brand)}* need an answer — reply where the customer wrote"
-    )
-    lines = [_mention_line(m) for m in mentions]
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-    ]
-
-
-def blocks_for_test(alert: Alert) -> Blocks:
-    brand = _escape(alert.brand)
-    text = f":test_tube: *[TEST] brandmon test alert for {brand}*: {alert.payload['message']}"
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def blocks_text(blocks: Blocks) -> str:
-    """The blocks' text, for notifications and clients without Block Kit."""
-    parts = []
-    for block in blocks:
-        if "text" in block:
-            parts.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
-    return "\n".join(p for p in parts if p)[:3000]

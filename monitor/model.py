@@ -161,6 +161,19 @@ class SlackThread(SQLModel, table=True):
     ts: str = Field(max_length=50)
 
 
+class SlackPost(SQLModel, table=True):
+    """A Slack message brandmon has posted, or started to post, for an alert key in a channel.
+
+    Written before the post and completed with Slack's ``ts`` after it: a row without ``ts``
+    means the last attempt ended without an answer, and only then is the channel's history
+    searched for the message (Slack limits ``conversations.history`` for some apps to about one
+    call a minute)."""
+
+    key: str = Field(primary_key=True, max_length=250)
+    channel: str = Field(primary_key=True, max_length=100)
+    ts: str | None = Field(default=None, max_length=50)
+
+
 class Lease(SQLModel, table=True):
     """Who may do one piece of shared work (poll a source, judge a brand, deliver to a sink)
     until when: several instances on one PostgreSQL database divide the work this way."""

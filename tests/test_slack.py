@@ -6,6 +6,7 @@ import json
 import re
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from alerts.base import Alert, SinkError
+from alerts.base import Alert, PermanentSinkError, SinkError
 from alerts.base import test_alert as marked_test_alert
 from alerts.slack import SlackSink
 from monitor.config import parse_config
@@ -34,7 +35,7 @@ sinks = ["slack"]
 
 [alerts.slack]
 token_env = "TEST_SLACK_TOKEN"
-channel = "#pr-alerts"
+channel = "{channel}"
 channels = {{ crisis = "#war-room" }}
 crisis_mention = "<!subteam^S0PR>"
 base_url = "{base}"
@@ -48,7 +49,21 @@ min_priority = "P2"
 
 
 class FakeSlack:
-    """Records every Web API call and answers like Slack does."""
+    """Records every Web API call and answers as Slack's Web API reference says it does.
+
+    Channels are known by ID; only ``chat.postMessage`` also takes a name.  Posting needs the
+    bot in the channel.  Block Kit limits are enforced (``invalid_blocks``), so is the text
+    length (``msg_too_long``), and ``conversations.list`` pages with a cursor.
+    """
+
+    CHANNELS = [
+        {"id": "C0PRALERT", "name": "pr-alerts", "is_member": True},
+        {"id": "C0WARROOM", "name": "war-room", "is_member": True},
+        {"id": "C0GENERAL", "name": "general", "is_member": False},
+        {"id": "C0SAFETYT", "name": "safety-team", "is_member": True},
+        {"id": "G0PRIVATE", "name": "exec-private", "is_member": True},
+    ]
+    PAGE = 2  # channels per conversations.list page, whatever the limit asked (Slack may do so)
 
     def __init__(self, server: HTTPServer) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -68,29 +83,95 @@ class FakeSlack:
             return self.reply({"ok": False, "error": "invalid_auth"})
         if self.fail:
             return self.fail.pop(0)
+        if method == "conversations.list":
+            start = int(body.get("cursor") or 0)
+            page = self.CHANNELS[start : start + self.PAGE]
+            following = str(start + self.PAGE) if start + self.PAGE < len(self.CHANNELS) else ""
+            return self.reply(
+                {"ok": True, "channels": page, "response_metadata": {"next_cursor": following}}
+            )
+        if method == "upload":
+            return Response("OK - 1234", status=200)
+        if method == "files.getUploadURLExternal":
+            url = self.server.url_for("/upload")
+            return self.reply({"ok": True, "upload_url": url, "file_id": "F1"})
+        if method == "files.completeUploadExternal":
+            channel = self.channel(body.get("channel_id"), names=False)
+            if channel is None:
+                return self.reply({"ok": False, "error": "channel_not_found"})
+            return self.reply({"ok": True, "files": [{"id": "F1"}]})
+        channel = self.channel(body.get("channel"), names=method == "chat.postMessage")
+        if channel is None:
+            return self.reply({"ok": False, "error": "channel_not_found"})
         if method == "chat.postMessage":
-            ts = f"1700000000.{len(self.calls):06d}"
-            message = {"ts": ts, "text": body["text"], "metadata": body.get("metadata")}
-            if body.get("thread_ts"):
-                message["thread_ts"] = body["thread_ts"]
-            self.messages.setdefault(body["channel"], []).append(message)
-            return self.reply({"ok": True, "channel": body["channel"], "ts": ts})
+            return self.post(channel, body)
+        found = self.messages.get(channel["id"], [])
         if method in ("conversations.history", "conversations.replies"):
-            found = self.messages.get(body["channel"], [])
             if method == "conversations.replies":
                 # like Slack: the thread's parent first, then its replies
                 found = [m for m in found if body["ts"] in (m["ts"], m.get("thread_ts"))]
             return self.reply({"ok": True, "messages": list(reversed(found))})
+        ts = body.get("ts") or body.get("message_ts")
+        if not any(m["ts"] == ts for m in found):
+            return self.reply({"ok": False, "error": "message_not_found"})
         if method == "chat.update":
-            return self.reply({"ok": True, "channel": body["channel"], "ts": body["ts"]})
-        if method == "files.getUploadURLExternal":
-            url = self.server.url_for("/upload")
-            return self.reply({"ok": True, "upload_url": url, "file_id": "F1"})
-        if method == "upload":
-            return Response("OK - 1234", status=200)
-        if method == "files.completeUploadExternal":
-            return self.reply({"ok": True, "files": [{"id": "F1"}]})
+            problem = self.invalid(body)
+            if problem:
+                return self.reply({"ok": False, "error": problem})
+            message = next(m for m in found if m["ts"] == ts)
+            message["blocks"] = body.get("blocks")
+            return self.reply({"ok": True, "channel": channel["id"], "ts": ts})
+        if method == "chat.getPermalink":
+            link = f"https://acme.slack.com/archives/{channel['id']}/p{ts.replace('.', '')}"
+            return self.reply({"ok": True, "channel": channel["id"], "permalink": link})
         return self.reply({"ok": False, "error": "unknown_method"})
+
+    def channel(self, given: str | None, *, names: bool) -> dict[str, Any] | None:
+        for channel in self.CHANNELS:
+            if given == channel["id"] or (
+                names and given in (channel["name"], "#" + channel["name"])
+            ):
+                return channel
+        return None
+
+    def post(self, channel: dict[str, Any], body: dict[str, Any]) -> Response:
+        if not channel["is_member"]:
+            return self.reply({"ok": False, "error": "not_in_channel"})
+        problem = self.invalid(body)
+        if problem:
+            return self.reply({"ok": False, "error": problem})
+        ts = f"1700000000.{len(self.calls):06d}"
+        message = {
+            "ts": ts,
+            "text": body["text"],
+            "blocks": body.get("blocks"),
+            "metadata": body.get("metadata"),
+        }
+        if body.get("thread_ts"):
+            message["thread_ts"] = body["thread_ts"]
+            message["broadcast"] = bool(body.get("reply_broadcast"))
+        self.messages.setdefault(channel["id"], []).append(message)
+        return self.reply({"ok": True, "channel": channel["id"], "ts": ts})
+
+    @staticmethod
+    def invalid(body: dict[str, Any]) -> str | None:
+        """Slack's answer to a message outside its documented limits, if it is."""
+        if len(body.get("text") or "") > 40_000:
+            return "msg_too_long"
+        blocks = body.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if len(blocks) > 50:
+            return "invalid_blocks"
+        for block in blocks:
+            text = (block.get("text") or {}).get("text", "")
+            if block["type"] == "header" and len(text) > 150:
+                return "invalid_blocks"
+            if block["type"] == "section" and not 1 <= len(text) <= 3000:
+                return "invalid_blocks"
+            if block["type"] == "context" and not 1 <= len(block["elements"]) <= 10:
+                return "invalid_blocks"
+        return None
 
     @staticmethod
     def reply(body: dict[str, Any], status: int = 200, **headers: str) -> Response:
@@ -104,21 +185,38 @@ class FakeSlack:
     def called(self, name: str) -> list[dict[str, Any]]:
         return [body for method, body in self.calls if method == name]
 
+    def thread(self, channel: str) -> list[dict[str, Any]]:
+        """The channel's messages: its first head, then the replies in that head's thread."""
+        messages = self.messages.get(channel, [])
+        head = messages[0]["ts"]
+        return [m for m in messages if head in (m["ts"], m.get("thread_ts"))]
+
 
 @pytest.fixture
 def slack(httpserver: HTTPServer) -> FakeSlack:
     return FakeSlack(httpserver)
 
 
-@pytest.fixture
-def sink(slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackSink]:
+@contextmanager
+def make_sink(
+    slack: FakeSlack, folder: Path, monkeypatch: pytest.MonkeyPatch, *, channel: str = "#pr-alerts"
+) -> Iterator[SlackSink]:
     monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
-    text = CONFIG.format(db=tmp_path / "brandmon.db", base=slack.server.url_for("/"))
+    base = slack.server.url_for("/")
+    text = CONFIG.format(db=folder / f"{channel.strip('#')}.db", base=base, channel=channel)
     config = parse_config(text, "brandmon.toml")
     storage = Storage(config.storage.url)
     storage.create_schema()
-    yield SlackSink(config, storage)
-    storage.close()
+    try:
+        yield SlackSink(config, storage)
+    finally:
+        storage.close()
+
+
+@pytest.fixture
+def sink(slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackSink]:
+    with make_sink(slack, tmp_path, monkeypatch) as made:
+        yield made
 
 
 def page(level: str, event: str, at: str, *, kind: str = "page") -> Alert:
@@ -168,115 +266,208 @@ def page(level: str, event: str, at: str, *, kind: str = "page") -> Alert:
     return Alert(key=f"Acme:7:{at}:{kind}:{level}", brand="Acme", kind=kind, payload=payload)
 
 
-def text_of(post: dict[str, Any]) -> str:
-    return json.dumps(post["blocks"], ensure_ascii=False)
+def dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
-def test_a_page_opens_a_thread_and_escalations_reply_in_it(
+PR, WAR, SAFETY = "C0PRALERT", "C0WARROOM", "C0SAFETYT"
+
+
+def test_an_incident_is_one_thread_per_channel_whose_head_says_where_it_stands(
     sink: SlackSink, slack: FakeSlack
 ) -> None:
-    sink.send(page("warning", "opened", "2026-11-24T08:40:00+00:00"))
-    [first] = [p for p in slack.posts() if p["channel"] == "#pr-alerts"]
-    assert "thread_ts" not in first
-    blocks = text_of(first)
-    assert "WARNING — Acme" in blocks
-    assert "42 negative mentions in 15 min; usually 3 at this time of day" in blocks
-    assert "×3.5 on the previous 15 min" in blocks
+    sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
+    sink.send(page("warning", "escalated", "2026-11-24T08:50:00+00:00"))
+    head, first, second = slack.thread(PR)
+    # the head is the live summary; each page's evidence is a reply that stays
+    assert "thread_ts" not in head and first["thread_ts"] == second["thread_ts"] == head["ts"]
+    assert "WATCH — Acme" in dump(first["blocks"])
+    assert "WARNING — Acme" in dump(second["blocks"])
+    evidence = dump(first["blocks"])
+    assert "42 negative mentions in 15 min; usually 3 at this time of day" in evidence
+    assert "×3.5 on the previous 15 min" in evidence
     # top mentions linked, user text escaped for mrkdwn
-    assert (
-        "<https://youtube.example/watch?v=1|Acme kitchen video: &lt;rats&gt; &amp; dirty" in blocks
+    assert "<https://youtube.example/watch?v=1|Acme kitchen video: &lt;rats&gt; &amp; dirty" in (
+        evidence
     )
-    assert "FoodieTravels (reach 62, youtube)" in blocks
-    assert "crisis risk ×1" in blocks and "complaint ×1" in blocks
-    assert first["metadata"]["event_payload"]["key"].startswith("Acme:7:")
+    assert "FoodieTravels (reach 62, youtube)" in evidence
+    assert "crisis risk ×1" in evidence and "complaint ×1" in evidence
+    assert "WARNING — Acme" in dump(head["blocks"])  # the head was updated
+    # when the incident opened, the safety team got the crisis-risk mention (P1 within P2), not
+    # the P3 complaint; the escalation did not repeat it
+    [routed] = slack.messages[SAFETY]
+    assert "Food safety: 1 crisis risk mention(s)" in dump(routed["blocks"])
+    assert "acme refund" not in dump(routed["blocks"]).lower()
 
     sink.send(page("crisis", "escalated", "2026-11-24T09:00:00+00:00"))
-    opened = slack.messages["#pr-alerts"][0]["ts"]
-    crisis_posts = [p for p in slack.posts() if p["channel"] == "#war-room"]
-    # the crisis channel is another channel: the incident's thread there starts with the page
-    assert len(crisis_posts) == 1 and "<!subteam^S0PR> 42 negative" in crisis_posts[0]["text"]
-    # when the incident opened, the safety team got the crisis-risk mention (P1 within P2), not
-    # the P3 complaint; escalations do not repeat it
-    [routed] = [p for p in slack.posts() if p["channel"] == "#safety-team"]
-    assert "Food safety: 1 crisis risk mention(s)" in text_of(routed)
-    assert "acme refund" not in text_of(routed).lower()
-    # the chart of the last 24 hours is attached to the crisis page's thread
+    war_head, crisis = slack.thread(WAR)
+    # the crisis is broadcast to its channel with the user group, in its own thread there
+    assert crisis["broadcast"] and "<!subteam^S0PR> 42 negative mentions" in crisis["text"]
+    # each head links to the incident's thread in the other channel
+    assert f"archives/{WAR}/p" in dump(slack.thread(PR)[0]["blocks"])
+    assert f"archives/{PR}/p" in dump(war_head["blocks"])
     [upload] = slack.called("files.completeUploadExternal")
-    assert "#war-room" in json.dumps(upload) or upload.get("channel_id") == "#war-room"
-    assert opened  # the warning thread is untouched by a page for another channel
+    assert upload["channel_id"] == WAR  # the chart of the last 24 hours, in the crisis thread
 
-    sink.send(page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved"))
-    # the resolution closes both threads the incident opened, and updates both heads
-    war_room = slack.messages["#war-room"][0]["ts"]
-    replies = {p["channel"]: p for p in slack.posts()[-2:]}
-    assert replies["#pr-alerts"]["thread_ts"] == opened
-    assert replies["#war-room"]["thread_ts"] == war_room
-    assert all("incident #7 is over" in text_of(r) for r in replies.values())
-    updates = {u["channel"]: u for u in slack.called("chat.update")}
-    assert updates["#pr-alerts"]["ts"] == opened and updates["#war-room"]["ts"] == war_room
-    assert "RESOLVED" in json.dumps(updates["#pr-alerts"]["blocks"])
+    resolved = page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved")
+    resolved.payload["peak_level"] = "crisis"
+    sink.send(resolved)
+    for channel in (PR, WAR):
+        thread = slack.thread(channel)
+        assert "incident #7 is over" in dump(thread[-1]["blocks"])
+        assert "RESOLVED (peak" in dump(thread[0]["blocks"])
+    assert "CRISIS" in dump(slack.thread(PR)[0]["blocks"])  # the peak, in every head
 
 
-def test_an_alert_sent_again_after_a_crash_is_not_posted_twice(
+def test_channel_names_are_resolved_to_ids_once_and_ids_are_used_as_given(
     sink: SlackSink, slack: FakeSlack
 ) -> None:
-    alert = page("warning", "opened", "2026-11-24T08:40:00+00:00")
-    sink.send(alert)
-    sink.send(alert)  # the outbox re-sends: Slack had said ok, the row was not yet marked sent
-    assert len([p for p in slack.posts() if p["channel"] == "#pr-alerts"]) == 1
-    assert len([p for p in slack.posts() if p["channel"] == "#safety-team"]) == 1
+    sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
+    sink.send(page("warning", "escalated", "2026-11-24T08:50:00+00:00"))
+    # paged through every channel once (two per page), then only IDs went to Slack
+    assert len(slack.called("conversations.list")) == 3
+    used = {body.get("channel") for method, body in slack.calls if body.get("channel")}
+    assert used <= {PR, SAFETY}
+    # a normal post never reads the channel's history (rate-limited for some apps)
+    assert slack.called("conversations.history") == []
+    assert slack.called("conversations.replies") == []
 
 
-def test_rate_limits_and_errors_keep_the_alert_for_later(sink: SlackSink, slack: FakeSlack) -> None:
+def test_a_channel_the_bot_is_not_in_is_refused_with_a_hint_and_for_good(
+    slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for channel, problem in (("#general", "not in Slack channel #general"), ("#nope", "#nope")):
+        with make_sink(slack, tmp_path, monkeypatch, channel=channel) as other:
+            with pytest.raises(PermanentSinkError, match=problem) as refused:
+                other.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
+            assert "/invite @" in str(refused.value)
+    assert slack.posts() == []
+
+
+def test_permanent_refusals_name_the_call_and_a_hint_transient_ones_retry(
+    sink: SlackSink, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slack.fail.append(
         FakeSlack.reply({"ok": False, "error": "ratelimited"}, 429, **{"Retry-After": "17"})
     )
     with pytest.raises(SinkError) as limited:
         sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
-    assert limited.value.retry_after == 17
+    assert limited.value.retry_after == 17 and not isinstance(limited.value, PermanentSinkError)
     slack.fail.append(FakeSlack.reply({"ok": False, "error": "internal_error"}, 500))
-    with pytest.raises(SinkError, match="internal_error|HTTP 500"):
+    with pytest.raises(SinkError, match="internal_error") as down:
         sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
-    slack.fail.append(FakeSlack.reply({"ok": False, "error": "channel_not_found"}))
-    with pytest.raises(SinkError, match="channel_not_found"):
-        sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
-    assert slack.posts() == []
-    sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))  # Slack is back
-    assert [p["channel"] for p in slack.posts()] == ["#pr-alerts", "#safety-team"]
-
-
-def test_bad_or_missing_tokens_are_reported_without_the_token(
-    sink: SlackSink, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    assert not isinstance(down.value, PermanentSinkError)
     monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-wrong")
     sink._client = None
-    with pytest.raises(SinkError) as wrong:
-        sink.send(marked_test_alert("Acme"))
-    assert "invalid_auth" in str(wrong.value) and "xoxb" not in str(wrong.value)
-    monkeypatch.delenv("TEST_SLACK_TOKEN")
-    sink._client = None
-    with pytest.raises(SinkError, match="TEST_SLACK_TOKEN"):
-        sink.send(marked_test_alert("Acme"))
-
-
-def test_slack_unreachable_is_a_sink_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(PermanentSinkError) as wrong:
+        sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
+    said = str(wrong.value)
+    assert re.search(r"Slack (chat\.postMessage|conversations\.list) .*refused: invalid_auth", said)
+    assert "TEST_SLACK_TOKEN" in said
+    assert "xoxb" not in said.replace("xoxb-…", "")
     monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    text = CONFIG.format(db=tmp_path / "b.db", base=f"http://127.0.0.1:{port}/")
-    config = parse_config(text, "brandmon.toml")
-    storage = Storage(config.storage.url)
-    storage.create_schema()
-    with pytest.raises(SinkError, match="cannot reach Slack"):
-        SlackSink(config, storage).send(marked_test_alert("Acme"))
-    storage.close()
+    sink._client = None
+    sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))  # Slack is back
+    assert [m["thread_ts"] for m in slack.thread(PR)[1:]] == [slack.thread(PR)[0]["ts"]]
+
+
+def test_a_message_refused_for_its_blocks_goes_out_once_as_plain_text(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    handle = slack.handle
+
+    def no_blocks(request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        if request.path.endswith("chat.postMessage") and "WATCH" in json.dumps(body.get("blocks")):
+            slack.calls.append(("chat.postMessage", body))
+            return FakeSlack.reply({"ok": False, "error": "invalid_blocks"})
+        return handle(request)
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(no_blocks)
+    sink.send(page("watch", "opened", "2026-11-24T08:40:00+00:00"))
+    evidence = slack.thread(PR)[1]
+    assert evidence["blocks"] is None and "42 negative mentions in 15 min" in evidence["text"]
+
+
+HOSTILE = [
+    ("https://evil.example/a>|<!channel>", "free <!channel> & <@U123> <!here>"),
+    ("javascript:alert(1)", "*bold* `code` <https://x.example|click>"),
+    ("https://news.google.com/rss/articles/" + "CBMi" * 150 + "?oc=5", "ok " * 400),
+    ("https://x.example/a b", "line\nbreaks\tand\x00nulls"),
+]
+
+
+@pytest.mark.parametrize("source", ["x", "reddit", "youtube", "rss", "bluesky", "mastodon"])
+def test_hostile_texts_and_links_cannot_ping_anyone_and_fit_slacks_limits(
+    sink: SlackSink, slack: FakeSlack, source: str
+) -> None:
+    alert = page("crisis", "opened", "2026-11-24T08:40:00+00:00")
+    alert.payload["top_mentions"] = [
+        {
+            **alert.payload["top_mentions"][0],
+            "source": source,
+            "url": url,
+            "text": text,
+            "author": "<!everyone> " + "a" * 200,
+        }
+        for url, text in HOSTILE * 3
+    ]
+    alert.payload["first_mentions"] = alert.payload["top_mentions"][:4]
+    sink.send(alert)  # the fake refuses anything over Slack's limits
+    sent = dump([p.get("blocks") for p in slack.posts()]) + dump([p["text"] for p in slack.posts()])
+    for live in ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "|<!", "javascript:"):
+        assert live not in sent
+    assert "<https://news.google.com/rss/articles/" in sent  # a long but safe link is kept
+
+
+def test_a_post_that_got_no_answer_is_looked_up_before_it_is_sent_again(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    handle = slack.handle
+    dropped: list[str] = []
+
+    def lose_first_answer(request: Request) -> Response:
+        response = handle(request)  # Slack takes the message...
+        if request.path.endswith("chat.postMessage") and not dropped:
+            dropped.append("once")
+            return Response("", status=502)  # ...and the answer is lost on the way
+        return response
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(lose_first_answer)
+    alert = page("watch", "opened", "2026-11-24T08:40:00+00:00")
+    with pytest.raises(SinkError):
+        sink.send(alert)
+    sink.send(alert)
+    sink.send(alert)  # and a third time: known as posted, nothing looked up or sent
+    assert len(slack.called("conversations.history")) == 1
+    assert [m.get("thread_ts") is None for m in slack.messages[PR]] == [True, False]
 
 
 def test_test_alerts_are_clearly_marked(sink: SlackSink, slack: FakeSlack) -> None:
     sink.send(marked_test_alert("Acme"))
     [post] = slack.posts()
-    assert post["channel"] == "#pr-alerts" and "[TEST]" in post["text"]
+    assert post["channel"] == PR and "[TEST]" in post["text"]
+
+
+def test_slack_unreachable_is_a_transient_sink_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = CONFIG.format(
+        db=tmp_path / "b.db", base=f"http://127.0.0.1:{port}/", channel="C0PRALERT"
+    )
+    config = parse_config(text, "brandmon.toml")
+    storage = Storage(config.storage.url)
+    storage.create_schema()
+    with pytest.raises(SinkError, match="cannot reach Slack") as unreachable:
+        SlackSink(config, storage).send(marked_test_alert("Acme"))
+    assert not isinstance(unreachable.value, PermanentSinkError)
+    storage.close()
 
 
 def test_alerts_wait_in_the_outbox_while_slack_is_down_and_go_out_in_order(
@@ -314,11 +505,11 @@ def test_alerts_wait_in_the_outbox_while_slack_is_down_and_go_out_in_order(
     assert slack.posts() == []
     report = sender.deliver_due(later)  # Slack is back
     assert report.sent == 3
-    # in order, and the later two in the first one's thread
-    posted = slack.messages["#pr-alerts"]
-    keys = [m["metadata"]["event_payload"]["key"] for m in posted]
+    # in order, each once, in the incident's thread
+    head, *replies = slack.thread(PR)
+    keys = [m["metadata"]["event_payload"]["key"] for m in replies]
     assert keys == [f"{a.key}:slack" for a in alerts]
-    assert [m.get("thread_ts") for m in posted] == [None, posted[0]["ts"], posted[0]["ts"]]
+    assert {m["thread_ts"] for m in replies} == {head["ts"]}
 
 
 def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
@@ -339,7 +530,7 @@ def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
     db = tmp_path / "brandmon.db"
     config = tmp_path / "brandmon.toml"
     config.write_text(
-        CONFIG.format(db=db, base=slack.server.url_for("/"))
+        CONFIG.format(db=db, base=slack.server.url_for("/"), channel="#pr-alerts")
         + '\n[[sources]]\nname = "feed"\ntype = "rss"\nurl = "http://127.0.0.1:9/feed"\n'
     )
     storage = Storage(f"sqlite:///{db}")
@@ -390,7 +581,7 @@ def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
         timeout=60,
     )
     assert "alert already posted" in again.stderr
-    keys = [m["metadata"]["event_payload"]["key"] for m in slack.messages["#pr-alerts"]]
+    keys = [m["metadata"]["event_payload"]["key"] for m in slack.thread(PR)[1:]]
     assert keys == [f"{a.key}:slack" for a in alerts]  # each once, in order
     with storage.session() as session:
         rows = session.exec(select(AlertOutbox).order_by(col(AlertOutbox.id))).all()
@@ -412,4 +603,4 @@ def test_a_crisis_page_goes_out_even_when_its_chart_cannot_be_uploaded(
     slack.server.clear()
     slack.server.expect_request(re.compile("/.*")).respond_with_handler(no_files)
     sink.send(page("crisis", "opened", "2026-11-24T09:00:00+00:00"))
-    assert [p["channel"] for p in slack.posts()] == ["#war-room", "#safety-team"]
+    assert [p["channel"] for p in slack.posts()] == [WAR, WAR, SAFETY]  # head, page, route

@@ -1,0 +1,195 @@
+"""Block Kit messages for Slack, built within Slack's documented limits.
+
+Every message goes through ``fit`` before it is sent: section text at most 3,000 characters,
+headers 150, at most 50 blocks and 10 context elements (longer text ends in "…", extra blocks are
+dropped).  Lists of mentions are built line by line so that a cut never splits a link, and a line
+whose link does not fit keeps its text without the link.
+
+User text cannot ping anyone: ``&``, ``<`` and ``>`` are escaped in every text, and a link is
+kept only when it is a plain http(s) URL once its ``&`` are escaped (a URL holding ``<``, ``>``,
+``|``, spaces or control characters is dropped, so ``<!channel>`` smuggled in a link stays text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from alerts.base import Alert
+from alerts.console import growth, why
+
+MARKS = {
+    "watch": ":large_yellow_circle:",
+    "warning": ":large_orange_circle:",
+    "crisis": ":red_circle:",
+}
+SECTION_CHARS = 3000
+HEADER_CHARS = 150
+MAX_BLOCKS = 50
+MAX_ELEMENTS = 10
+TEXT_CHARS = 3000  # the notification text (Slack allows 40,000; nobody reads past this)
+URL_CHARS = 3000
+_SAFE_URL = re.compile(r"https?://[^\s<>|\x00-\x1f\x7f]+")
+
+Blocks = list[dict[str, Any]]
+
+
+def escape(text: str) -> str:
+    """Text as Slack mrkdwn shows it literally (no links, no mentions)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str | None, label: str) -> str:
+    """``<url|label>`` for a safe URL, else the escaped label alone."""
+    label = escape(label)
+    if not url or len(url) > URL_CHARS or not _SAFE_URL.fullmatch(url):
+        return label
+    return f"<{url.replace('&', '&amp;')}|{label}>"
+
+
+def excerpt(text: str, limit: int = 140) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": _cut(text, HEADER_CHARS)}}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_CHARS)}}
+
+
+def context(*texts: str) -> dict[str, Any]:
+    elements = [{"type": "mrkdwn", "text": _cut(t, SECTION_CHARS)} for t in texts]
+    return {"type": "context", "elements": elements[:MAX_ELEMENTS]}
+
+
+def listing(title: str, lines: list[tuple[str, str]]) -> dict[str, Any]:
+    """A section of ``title`` and one line per (linked, plain) pair, as many as fit."""
+    text = title
+    for linked, plain in lines:
+        for candidate in (linked, plain):
+            line = f"\n{candidate}" if text else candidate
+            if len(text) + len(line) <= SECTION_CHARS:
+                text += line
+                break
+        else:
+            break
+    return section(text)
+
+
+def fit(blocks: Blocks) -> Blocks:
+    """``blocks`` within Slack's limits on their number and their texts."""
+    fitted = []
+    for block in blocks[:MAX_BLOCKS]:
+        if block["type"] == "header":
+            block = header(block["text"]["text"])
+        elif block["type"] == "section":
+            block = section(block["text"]["text"])
+        elif block["type"] == "context":
+            block = context(*(e["text"] for e in block["elements"]))
+        fitted.append(block)
+    return fitted
+
+
+def plain_text(blocks: Blocks) -> str:
+    """The blocks' text, for notifications and clients without Block Kit."""
+    parts = []
+    for block in blocks:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            parts.append(element.get("text", ""))
+    return _cut("\n".join(p for p in parts if p), TEXT_CHARS)
+
+
+def mention_line(m: dict[str, Any]) -> tuple[str, str]:
+    """One mention, with and without its link."""
+    text = excerpt(m.get("text") or "")
+    who = escape(m.get("author") or "unknown")
+    tail = f" — {who} (reach {m.get('reach') or 0:.0f}, {escape(str(m.get('source', '')))})"
+    return f"• {link(m.get('url'), text)}{tail}", f"• {escape(text)}{tail}"
+
+
+def title(alert: Alert) -> str:
+    p = alert.payload
+    if alert.kind == "resolved":
+        return f":white_check_mark: RESOLVED (peak {p['peak_level'].upper()}) — {alert.brand}"
+    return f"{MARKS.get(p['level'], '')} {p['level'].upper()} — {alert.brand}"
+
+
+def head_blocks(alert: Alert, links: dict[str, str] | None = None) -> Blocks:
+    """The incident's thread head: where the incident stands now (kept up to date)."""
+    p = alert.payload
+    facts = [
+        f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC",
+        f"peak *{p['peak_level']}* at {p['peak_at'][:16]} UTC",
+    ]
+    if alert.kind != "resolved":
+        facts.append(f"now: {escape(why(p))}")
+    blocks = [header(title(alert)), section(" · ".join(facts))]
+    if links:
+        others = " · ".join(link(url, f"#{name}") for name, url in sorted(links.items()))
+        blocks.append(context(f"Also in {others}"))
+    blocks.append(context("Each page's evidence is in the thread."))
+    return fit(blocks)
+
+
+def page_blocks(alert: Alert, mention: str) -> Blocks:
+    """A page's evidence, or the resolution, as a thread reply."""
+    p = alert.payload
+    if alert.kind == "resolved":
+        text = (
+            f"*{escape(alert.brand)}: incident #{p['incident_id']} is over.* It peaked at "
+            f"*{p['peak_level']}* at {p['peak_at'][:16]} UTC; "
+            f"it started {p['started_at'][:16]} UTC."
+        )
+        return fit([section(text)])
+    summary = f"{mention}{escape(why(p))}. {escape(growth(p))}".strip()
+    blocks = [header(title(alert)), section(summary)]
+    top = p.get("top_mentions") or []
+    if top:
+        blocks.append(listing("*Most influential*", [mention_line(m) for m in top]))
+        first = [m for m in p.get("first_mentions") or [] if m not in top]
+        if first:
+            blocks.append(listing("*Where it started*", [mention_line(m) for m in first]))
+        categories = Counter(m["category"] for m in top if m.get("category"))
+        if categories:
+            breakdown = ", ".join(
+                f"{c.replace('_', ' ')} ×{n}" for c, n in categories.most_common()
+            )
+            blocks.append(context(f"Triage: {breakdown}"))
+    blocks.append(context(f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC"))
+    return fit(blocks)
+
+
+def route_blocks(
+    alert: Alert, team: str | None, category: str, mentions: list[dict[str, Any]]
+) -> Blocks:
+    prefix = f"{escape(team)}: " if team else ""
+    head = (
+        f"{prefix}{len(mentions)} {category.replace('_', ' ')} mention(s) of "
+        f"*{escape(alert.brand)}* need an answer — reply where the customer wrote"
+    )
+    return fit([section(head), listing("", [mention_line(m) for m in mentions])])
+
+
+def test_blocks(alert: Alert) -> Blocks:
+    brand = escape(alert.brand)
+    text = (
+        f":test_tube: *[TEST] brandmon test alert for {brand}*: {escape(alert.payload['message'])}"
+    )
+    return fit([section(text)])
+
+
+def notice_blocks(alert: Alert) -> Blocks:
+    """Anything else the outbox hands over (e.g. an operator notice): its payload, as text."""
+    lines = [f"*{escape(alert.kind)}* — {escape(alert.brand)}"]
+    lines += [f"{escape(str(k))}: {escape(str(v))}" for k, v in alert.payload.items()]
+    return fit([section("\n".join(lines))])
