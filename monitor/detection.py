@@ -98,8 +98,10 @@ class DetectorSettings:
 
     @property
     def learning(self) -> timedelta:
-        """History a new detector replays to score as one that had run all along."""
-        return self.history + timedelta(days=MAXIMA_DAYS + 1)
+        """History a new detector replays before judging (on start, and when another instance
+        judged the brand): the time-of-day history plus the warm-up.  Its fit of the daily
+        maxima then holds ``history + warmup - 1`` days of them instead of up to 14."""
+        return self.history + self.warmup
 
 
 @dataclass(slots=True)
