@@ -272,12 +272,6 @@ class Storage:
         with self.session() as session:
             return list(session.scalars(query))
 
-    def first_negative(
-        self, brand: str, since: datetime, until: datetime, limit: int
-    ) -> list[Mention]:
-        """The earliest negative mentions of ``brand`` in [since, until): where a wave began."""
-        return self._negative(brand, since, until, limit, col(Mention.published_at))
-
     def top_negative(
         self, brand: str, since: datetime, until: datetime, limit: int
     ) -> list[Mention]:

@@ -22,7 +22,6 @@ from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import BrandWatch, Incident, Mention, to_utc
 from monitor.storage import Activity, Storage, instance_id
-from monitor.surprise import WINDOWS
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,8 @@ GRACE = 1
 JUDGE_LEASE = timedelta(minutes=5)
 TOP_MENTIONS = 5
 FIRST_MENTIONS = 3
+ORIGIN_POOL = 10  # the burst's most influential negative mentions, whose earliest are its origin
+ORIGIN_LEAD = timedelta(hours=1)  # how long before an incident opened its burst may have begun
 
 
 def judge(detector: Detector, bucket: Activity) -> Step:
@@ -173,13 +174,16 @@ class BrandWatcher:
         return sum(recent[-2 * width : -width]) if width else 0.0
 
     def _payload(self, step: Step, row: Incident, top: list[Mention]) -> dict[str, Any]:
-        # where it started: the earliest negative mentions from a window before the incident
-        first = self.storage.first_negative(
+        # Where it started: the earliest of the burst's most influential negative mentions,
+        # from an hour before the incident opened (not the earliest complaint of all, which
+        # is as likely an old, unrelated one).
+        pool = self.storage.top_negative(
             self.brand,
-            to_utc(row.started_at) - self.settings.bucket * max(WINDOWS),  # type: ignore[operator]
+            to_utc(row.started_at) - ORIGIN_LEAD,  # type: ignore[operator]
             step.at + self.settings.bucket,
-            FIRST_MENTIONS,
+            ORIGIN_POOL,
         )
+        first = sorted(pool, key=lambda m: m.published_at)[:FIRST_MENTIONS]
         return {
             "brand": self.brand,
             "incident_id": row.id,

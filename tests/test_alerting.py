@@ -150,3 +150,17 @@ def test_backtest_over_stored_mentions_reports_what_would_have_paged(tmp_path) -
     pages = [line.split(": ")[1] for line in lines if line.startswith("  page at")]
     assert pages == ["watch", "warning", "crisis"]
     assert "00:10:00+00:00: watch: 8 negative mentions in 15 min; usually 1" in result.stdout
+
+
+def test_where_it_started_is_the_bursts_earliest_influential_complaint(storage: Storage) -> None:
+    config = parse_config(CONFIG, "test.toml")
+    wave_start = seed_history(storage)
+    judge_until(Watcher(config, storage), wave_start, wave_start + timedelta(hours=1))
+    with storage.session() as session:
+        pages = [r for r in session.scalars(select(AlertOutbox)) if r.kind == "page"]
+    origin = json.loads(pages[-1].payload)["first_mentions"]
+    # the quiet days' everyday complaints (reach 1, just before the wave) are not the origin:
+    # the wave's own first posts are, earliest first
+    assert origin and all(m["author"] != "someone" for m in origin)
+    assert [m["published_at"] for m in origin] == sorted(m["published_at"] for m in origin)
+    assert origin[0]["published_at"] == wave_start.isoformat()
