@@ -14,7 +14,7 @@ class Alert:
 
     key: str
     brand: str
-    kind: str  # "page", "resolved" or "test"
+    kind: str  # "page", "resolved", "test" or "undeliverable" (a notice from the outbox)
     payload: dict[str, Any]
 
 

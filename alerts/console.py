@@ -28,11 +28,28 @@ def why(payload: dict[str, Any]) -> str:
     )
 
 
+def undelivered(payload: dict[str, Any]) -> str:
+    """What an ``undeliverable`` notice says: which alert a sink refused for good, why, and how
+    to send it again."""
+    kind, incident = payload["alert_kind"], payload.get("incident_id")
+    level = str(payload.get("level")).upper()
+    what = {"page": f"{level} page", "resolved": "resolution"}.get(kind, f"{kind} alert")
+    of = "" if incident is None else f" of incident #{incident}"
+    number = payload["alert_id"]
+    return (
+        f"the {what}{of} could not be delivered to {payload['sink']} ({payload['error']}); "
+        f"it is kept as outbox alert {number}: fix the cause, then "
+        f"`brandmon outbox retry {number}` sends it"
+    )
+
+
 def render(alert: Alert) -> str:
     """The alert as a few lines of plain text."""
     p = alert.payload
     if alert.kind == "test":
         return f"[TEST] brandmon test alert for {alert.brand}: {p['message']}"
+    if alert.kind == "undeliverable":
+        return f"[UNDELIVERABLE] {alert.brand}: {undelivered(p)}"
     if alert.kind == "resolved":
         head = f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
         return f"{head} (peak {p['peak_level']} at {p['peak_at']}, started {p['started_at']})"

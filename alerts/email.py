@@ -84,6 +84,8 @@ def subject(alert: Alert) -> str:
     p = alert.payload
     if alert.kind == "test":
         return f"[TEST] brandmon test alert for {alert.brand}"
+    if alert.kind == "undeliverable":
+        return f"[UNDELIVERABLE] {alert.brand}: an alert could not be delivered to {p['sink']}"
     if alert.kind == "resolved":
         return f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
     return (

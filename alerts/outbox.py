@@ -3,9 +3,13 @@
 The detector writes alerts here in the same transaction as the incident change that caused them
 (``enqueue``), one row per sink, keyed by an idempotency key, so a decision is never half-made.
 ``OutboxSender`` then delivers due rows in order and marks each sent only after its sink
-accepted it; a failing sink keeps its rows pending with back-off (honouring ``retry_after``)
-and holds the later rows of the same sink back, so alerts arrive in order once it recovers.
-A restart simply picks up what is still pending: nothing is lost.
+accepted it; a failing sink keeps its rows pending with back-off (honouring ``retry_after``,
+else at most ``MAX_BACKOFF``) and holds the later rows of the same sink back, so alerts arrive
+in order once it recovers.  A row its sink refuses for good (``PermanentSinkError``) is
+dead-lettered instead: marked ``failed``, announced to the other sinks (an ``undeliverable``
+alert) and passed over, so it never blocks the alerts behind it.  ``brandmon outbox`` lists such
+rows and retries or drops them.  A restart simply picks up what is still pending: nothing is
+lost, and nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from alerts.base import Alert, Sink, SinkError
+from alerts.base import Alert, PermanentSinkError, Sink, SinkError
 from monitor.model import AlertOutbox, utcnow
 from monitor.storage import Storage, instance_id
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = timedelta(minutes=15)
+# Short, so that a sink back after a long outage is probed, and the crisis page that waits for
+# it sent, within a minute; a failed probe costs one request.
+MAX_BACKOFF = timedelta(seconds=60)
 SEND_LEASE = timedelta(minutes=5)
+
+Status = Literal["pending", "sent", "failed", "dropped"]
+STATUSES: tuple[Status, ...] = ("pending", "sent", "failed", "dropped")
+UNDELIVERABLE = "undeliverable"
 
 
 def enqueue(
@@ -64,8 +74,12 @@ def enqueue(
 
 @dataclass(slots=True)
 class DeliveryReport:
+    """One pass: ``failed`` deliveries will be retried, ``dead`` ones were refused for good;
+    ``errors`` has one ``"<sink>: <error>"`` for each of either."""
+
     sent: int = 0
     failed: int = 0
+    dead: int = 0
     held: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -91,16 +105,16 @@ class OutboxSender:
         """Try every pending row whose turn has come, oldest first, per sink in order.
 
         Each sink is delivered to by one instance at a time (its lease), so instances sharing
-        a database never send an alert twice nor out of order.
+        a database never send an alert twice nor out of order.  ``now`` defaults to the start
+        of each sink's turn, so a notice queued during an earlier sink's turn is due already.
         """
-        now = now or utcnow()
         report = DeliveryReport()
         for name in self.sinks:
             lease = f"sink:{name}"
             if not self.storage.acquire(lease, self.owner, SEND_LEASE):
                 continue
             try:
-                self._deliver(name, now, report)
+                self._deliver(name, now or utcnow(), report)
             finally:
                 self.storage.release(lease, self.owner)
         return report
@@ -122,11 +136,23 @@ class OutboxSender:
             alert = Alert(row.idempotency_key, row.brand, row.kind, json.loads(row.payload))
             try:
                 sink.send(alert)
-            except SinkError as exc:
-                self._failed(row, str(exc), exc.retry_after)
+            except PermanentSinkError as exc:
+                self._dead(row, str(exc))
+                report.dead += 1
+                report.errors.append(f"{row.sink}: {exc}")
+                continue
+            except Exception as exc:  # any failure holds this sink's later alerts back
+                if isinstance(exc, SinkError):
+                    error, retry_after = str(exc), exc.retry_after
+                else:  # a bug in the sink: retried like an outage, and logged in full
+                    log.exception(
+                        "sink %s failed unexpectedly key=%s", row.sink, row.idempotency_key
+                    )
+                    error, retry_after = f"{type(exc).__name__}: {exc}", None
+                self._failed(row, error, retry_after)
                 report.failed += 1
                 report.held += waiting - 1
-                report.errors.append(f"{row.sink}: {exc}")
+                report.errors.append(f"{row.sink}: {error}")
                 return
             self._sent(row)
             report.sent += 1
@@ -159,3 +185,116 @@ class OutboxSender:
             row.attempts + 1,
             error,
         )
+
+    def _dead(self, row: AlertOutbox, error: str) -> None:
+        """Mark ``row`` failed and, in the same transaction, tell the other sinks about it.
+
+        A refused ``undeliverable`` notice is not announced in turn: two sinks that refuse
+        everything would otherwise send each other notices for ever.
+        """
+        others = [name for name in self.sinks if name != row.sink]
+        with self.storage.session() as session:
+            stored = session.get(AlertOutbox, row.id)
+            assert stored is not None
+            stored.status = "failed"
+            stored.attempts += 1
+            stored.last_error = error
+            session.add(stored)
+            if others and row.kind != UNDELIVERABLE:
+                enqueue(
+                    session,
+                    # once per refusal: a row retried by hand and refused again is news again
+                    key=f"{UNDELIVERABLE}:{row.id}:{stored.attempts}",
+                    brand=row.brand,
+                    kind=UNDELIVERABLE,
+                    payload=_notice(row, error),
+                    sinks=others,
+                )
+            session.commit()
+        log.warning(
+            "alert undeliverable, kept as failed sink=%s key=%s id=%s error=%s",
+            row.sink,
+            row.idempotency_key,
+            row.id,
+            error,
+        )
+
+
+def _notice(row: AlertOutbox, error: str) -> dict[str, Any]:
+    """The payload of the ``undeliverable`` alert about ``row``."""
+    original = json.loads(row.payload)
+    return {
+        "brand": row.brand,
+        "sink": row.sink,
+        "alert_id": row.id,
+        "alert_kind": row.kind,
+        "level": original.get("level"),
+        "incident_id": original.get("incident_id"),
+        "error": error,
+        "at": utcnow().isoformat(),
+    }
+
+
+# -- what ``brandmon outbox`` reads and changes ------------------------------------------------
+
+
+class OutboxChangeError(ValueError):
+    """Some of the ids given are unknown, or their rows cannot make that change; nothing was
+    changed."""
+
+
+def outbox_rows(storage: Storage, statuses: Sequence[Status]) -> list[AlertOutbox]:
+    """The rows in one of ``statuses``, oldest first."""
+    query = (
+        select(AlertOutbox)
+        .where(col(AlertOutbox.status).in_(statuses))
+        .order_by(col(AlertOutbox.id))
+    )
+    with storage.session() as session:
+        return list(session.scalars(query).all())
+
+
+def count_failed(storage: Storage) -> int:
+    """How many alerts were refused for good and wait for the operator."""
+    query = select(func.count()).where(AlertOutbox.status == "failed")
+    with storage.session() as session:
+        return session.scalar(query) or 0
+
+
+def retry(storage: Storage, ids: Sequence[int]) -> list[AlertOutbox]:
+    """Make the failed (or dropped) rows ``ids`` pending and due now; they keep their place in
+    their sink's order."""
+    with storage.session() as session:
+        rows = _rows(session, ids, ("failed", "dropped"), "retry")
+        now = utcnow()
+        for row in rows:
+            row.status, row.next_attempt_at = "pending", now
+        session.commit()
+    return rows
+
+
+def drop(storage: Storage, ids: Sequence[int]) -> list[AlertOutbox]:
+    """Mark the failed or pending rows ``ids`` dropped: never sent, but kept."""
+    with storage.session() as session:
+        rows = _rows(session, ids, ("failed", "pending"), "drop")
+        for row in rows:
+            row.status = "dropped"
+        session.commit()
+    return rows
+
+
+def _rows(
+    session: Session, ids: Sequence[int], allowed: Sequence[Status], change: str
+) -> list[AlertOutbox]:
+    """The rows ``ids`` in ``session``, or ``OutboxChangeError`` if any is unknown or not in
+    one of the ``allowed`` statuses."""
+    rows = session.scalars(select(AlertOutbox).where(col(AlertOutbox.id).in_(ids))).all()
+    unknown = sorted(set(ids) - {row.id for row in rows})
+    if unknown:
+        raise OutboxChangeError(f"no alert with id {', '.join(map(str, unknown))} in the outbox")
+    wrong = [f"{row.id} is {row.status}" for row in rows if row.status not in allowed]
+    if wrong:
+        raise OutboxChangeError(
+            f"cannot {change} alerts that are not {' or '.join(allowed)}: {', '.join(wrong)}"
+        )
+    return list(rows)

@@ -106,8 +106,10 @@ class SlackSink:
             self._post(channel, alert.key, test_blocks(alert), None)
         elif alert.kind in ("page", "resolved"):
             self._incident(alert)
-        else:
-            self._post(self._channel(self.slack.channel), alert.key, notice_blocks(alert), None)
+        else:  # a notice about another sink: a message of its own, where its page would be
+            level = alert.payload.get("level") or "watch"
+            channel = self._channel(self.slack.channels.get(level, self.slack.channel))
+            self._post(channel, alert.key, notice_blocks(alert), None)
 
     # -- the Web API ------------------------------------------------------------------------
 

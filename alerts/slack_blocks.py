@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any
 
 from alerts.base import Alert
-from alerts.console import growth, why
+from alerts.console import growth, undelivered, why
 
 MARKS = {
     "watch": ":large_yellow_circle:",
@@ -189,7 +189,10 @@ def test_blocks(alert: Alert) -> Blocks:
 
 
 def notice_blocks(alert: Alert) -> Blocks:
-    """Anything else the outbox hands over (e.g. an operator notice): its payload, as text."""
-    lines = [f"*{escape(alert.kind)}* — {escape(alert.brand)}"]
-    lines += [f"{escape(str(k))}: {escape(str(v))}" for k, v in alert.payload.items()]
-    return fit([section("\n".join(lines))])
+    """An operator notice: another sink refused an alert for good (``undeliverable``)."""
+    return fit(
+        [
+            header(f":warning: UNDELIVERABLE — {alert.brand}"),
+            section(escape(undelivered(alert.payload))),
+        ]
+    )

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -34,6 +34,7 @@ from monitor.storage import Storage
 if TYPE_CHECKING:
     from monitor.backtest import Backtest
     from monitor.detection import DetectorSettings
+    from monitor.model import AlertOutbox
 
 app = typer.Typer(
     help="Brand-mention monitoring and crisis alerts.",
@@ -350,6 +351,100 @@ def test_alert(config: ConfigOption = None) -> None:
         storage.close()
     if failed:
         raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
+app.add_typer(outbox_app, name="outbox")
+
+OutboxIds = Annotated[
+    list[int], typer.Argument(help="Ids of outbox alerts, as `brandmon outbox` lists them.")
+]
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    status: Annotated[
+        Literal["failed", "pending", "sent", "dropped", "all"] | None,
+        typer.Option(help="Only alerts in this status (default: failed and pending)."),
+    ] = None,
+) -> None:
+    """List the alerts a sink refused for good (failed) and those waiting (pending); retry or
+    drop them by id."""
+    from alerts.outbox import STATUSES, outbox_rows
+
+    ctx.obj = config  # so that `outbox --config F retry 3` retries in F's database
+    if ctx.invoked_subcommand is not None:
+        return
+    statuses = STATUSES if status == "all" else (status,) if status else ("failed", "pending")
+    storage = _storage(_config(config))
+    try:
+        rows = outbox_rows(storage, statuses)
+    finally:
+        storage.close()
+    _print_outbox(rows)
+
+
+def _print_outbox(rows: list[AlertOutbox]) -> None:
+    """One line per alert, in columns; the last error is printed whole."""
+    lines = [["id", "status", "sink", "brand", "kind", "level", "attempts", "created (UTC)"]]
+    lines += [
+        [
+            str(row.id),
+            row.status,
+            row.sink,
+            row.brand,
+            row.kind,
+            str(json.loads(row.payload).get("level") or "-"),
+            str(row.attempts),
+            row.created_at.strftime("%Y-%m-%d %H:%M"),
+        ]
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    errors = ["last error"] + [row.last_error or "" for row in rows]
+    for line, error in zip(lines, errors, strict=True):
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        out.print("  ".join([*cells, error]).rstrip(), markup=False)
+    out.print(f"{len(rows)} alert(s)", markup=False)
+
+
+@outbox_app.command("retry")
+def outbox_retry(ctx: typer.Context, ids: OutboxIds, config: ConfigOption = None) -> None:
+    """Make failed (or dropped) alerts pending again, due now: the daemon sends them next."""
+    from alerts.outbox import retry
+
+    _change_outbox(retry, ids, config or ctx.obj, "pending")
+
+
+@outbox_app.command("drop")
+def outbox_drop(ctx: typer.Context, ids: OutboxIds, config: ConfigOption = None) -> None:
+    """Mark failed or pending alerts dropped: never sent, but kept in the outbox."""
+    from alerts.outbox import drop
+
+    _change_outbox(drop, ids, config or ctx.obj, "dropped")
+
+
+def _change_outbox(
+    change: Callable[[Storage, Sequence[int]], list[AlertOutbox]],
+    ids: list[int],
+    config: Path | None,
+    done: str,
+) -> None:
+    """Apply ``change`` to the alerts ``ids``: all of them, or none and exit 2."""
+    from alerts.outbox import OutboxChangeError
+
+    storage = _storage(_config(config))
+    try:
+        rows = change(storage, ids)
+    except OutboxChangeError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        storage.close()
+    for row in rows:
+        out.print(f"{row.id}: {done} ({row.sink}, {row.brand}, {row.kind})", markup=False)
 
 
 @app.command()

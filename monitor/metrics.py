@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -41,7 +43,7 @@ class Metrics:
         )
         self.outbox = Gauge(
             "brandmon_outbox_alerts",
-            "Alerts in the outbox by status (pending, sent) and sink.",
+            "Alerts in the outbox by status (pending, sent, failed, dropped) and sink.",
             ["status", "sink"],
             registry=self.registry,
         )
@@ -51,3 +53,13 @@ class Metrics:
             ["sink"],
             registry=self.registry,
         )
+        self._outbox_labels: set[tuple[str, str]] = set()
+
+    def set_outbox(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Publish the outbox's counts per (status, sink).  A pair no longer counted reads 0,
+        not its last count: failed alerts retried or dropped must not look failed for ever."""
+        for labels in self._outbox_labels - counts.keys():
+            self.outbox.labels(*labels).set(0)
+        for labels, count in counts.items():
+            self.outbox.labels(*labels).set(count)
+        self._outbox_labels |= counts.keys()

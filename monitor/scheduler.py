@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
-from alerts.outbox import OutboxSender
+from alerts.outbox import OutboxSender, count_failed
 from alerts.sinks import build_sinks
 from connectors.base import Connector, Cursor, SourceError
 from connectors.http import make_client
@@ -305,16 +305,16 @@ class Daemon:
             counts = await asyncio.to_thread(self.storage.outbox_counts)
         for brand, level in self.watcher.levels().items():
             self.metrics.level.labels(brand).set(int(level))
-        for (status, sink), count in counts.items():
-            self.metrics.outbox.labels(status, sink).set(count)
+        self.metrics.set_outbox(counts)
         for error in report.errors:
             self.metrics.alert_failures.labels(error.split(":", 1)[0]).inc()
-        if pages or report.sent or report.failed:
+        if pages or report.sent or report.failed or report.dead:
             log.info(
-                "alerts pages=%d sent=%d failed=%d waiting=%d",
+                "alerts pages=%d sent=%d failed=%d undeliverable=%d waiting=%d",
                 pages,
                 report.sent,
                 report.failed,
+                report.dead,
                 report.held,
             )
 
@@ -328,12 +328,19 @@ class Daemon:
             log.info("pruned mentions=%d older_than_days=%d", deleted, retention.days)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when storage answers and the scheduler ticked recently."""
+        """Healthy when storage answers and the scheduler ticked recently.
+
+        The report also counts the alerts that a sink refused for good (``alerts_failed``,
+        ``None`` when storage does not answer): they need the operator, not a restart, so they
+        do not make the daemon unhealthy.
+        """
         storage_ok = self.storage.ping()
         age = None if self._last_tick is None else time.monotonic() - self._last_tick
         scheduler_ok = age is not None and age < 3 * self._detect_every.total_seconds()
         sources: dict[str, Any] = {}
+        failed = None
         if storage_ok:
+            failed = count_failed(self.storage)
             names = [p.source.name for p in self.pollers] + [s.name for s in self.pushed]
             for name in names:
                 state = self.storage.source_state(name)
@@ -346,6 +353,7 @@ class Daemon:
             "storage": storage_ok,
             "scheduler": {"ok": scheduler_ok, "last_tick_seconds_ago": age},
             "sources": sources,
+            "alerts_failed": failed,
         }
         return storage_ok and scheduler_ok, report
 

@@ -604,3 +604,24 @@ def test_a_crisis_page_goes_out_even_when_its_chart_cannot_be_uploaded(
     slack.server.expect_request(re.compile("/.*")).respond_with_handler(no_files)
     sink.send(page("crisis", "opened", "2026-11-24T09:00:00+00:00"))
     assert [p["channel"] for p in slack.posts()] == [WAR, WAR, SAFETY]  # head, page, route
+
+
+def test_another_sinks_undeliverable_alert_is_a_notice_where_its_page_would_be(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    notice = {
+        "brand": "Acme",
+        "sink": "email",
+        "alert_id": 17,
+        "alert_kind": "page",
+        "level": "crisis",
+        "incident_id": 7,
+        "error": "SMTP 550 <mailbox unavailable>",
+        "at": "2026-11-24T09:00:00+00:00",
+    }
+    sink.send(Alert("undeliverable:17:1", "Acme", "undeliverable", notice))
+    [post] = slack.posts()
+    assert post["channel"] == WAR and post.get("thread_ts") is None
+    text = dump(post["blocks"])
+    assert "UNDELIVERABLE — Acme" in text and "brandmon outbox retry 17" in text
+    assert "&lt;mailbox unavailable&gt;" in text
