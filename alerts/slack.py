@@ -30,6 +30,7 @@ import os
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -37,6 +38,7 @@ from slack_sdk.web import SlackResponse
 from sqlmodel import select
 
 from alerts.base import Alert, PermanentSinkError, SinkError
+from alerts.slack_actions import acknowledgement, quiet
 from alerts.slack_blocks import (
     Blocks,
     head_blocks,
@@ -290,8 +292,10 @@ class SlackSink:
         level = payload["level"]
         channel = self._channel(self.slack.channels.get(level, self.slack.channel))
         head = threads.get(channel) or self._open(alert, channel)
-        broadcast = {"reply_broadcast": True} if level == "crisis" else {}
-        self._post(channel, alert.key, page_blocks(alert, self._mention(level)), head, **broadcast)
+        silent, muted = quiet(acknowledgement(self.storage, incident))
+        broadcast = {"reply_broadcast": True} if level == "crisis" and not muted else {}
+        blocks = page_blocks(alert, self._mention(level, silent))
+        self._post(channel, alert.key, blocks, head, **broadcast)
         self._update_heads(alert)
         if payload.get("event") in ("opened", "reopened"):
             self._route(alert)
@@ -300,7 +304,7 @@ class SlackSink:
 
     def _open(self, alert: Alert, channel: str) -> str:
         """Post the incident's head in ``channel``; its ``ts`` heads the thread there."""
-        ts = self._post(channel, f"{alert.key}:head", head_blocks(alert), None)
+        ts = self._post(channel, f"{alert.key}:head", self._head(alert), None)
         with self.storage.session() as session:
             session.merge(
                 SlackThread(incident_id=alert.payload["incident_id"], channel=channel, ts=ts)
@@ -319,7 +323,7 @@ class SlackSink:
                 links[label] = str(found["permalink"])
         for channel, ts in threads.items():
             own = self._labels.get(channel, channel).removeprefix("#")
-            blocks = head_blocks(alert, {n: u for n, u in links.items() if n != own})
+            blocks = self._head(alert, {n: u for n, u in links.items() if n != own})
             self._call(
                 "chat.update",
                 channel,
@@ -329,14 +333,24 @@ class SlackSink:
                 blocks=blocks,
             )
 
+    def _head(self, alert: Alert, links: dict[str, str] | None = None) -> Blocks:
+        base = self.config.report.base_url
+        return head_blocks(
+            alert,
+            links,
+            ack=acknowledgement(self.storage, alert.payload["incident_id"]),
+            buttons=self.slack.interactivity is not None,
+            report=f"{base}{quote(alert.brand)}.html" if base else None,
+        )
+
     def _threads(self, incident_id: int) -> dict[str, str | None]:
         """The incident's thread head in each channel it has one in."""
         query = select(SlackThread).where(SlackThread.incident_id == incident_id)
         with self.storage.session() as session:
             return {row.channel: row.ts for row in session.exec(query)}
 
-    def _mention(self, level: str) -> str:
-        if level == "crisis" and self.slack.crisis_mention:
+    def _mention(self, level: str, silent: bool) -> str:
+        if level == "crisis" and self.slack.crisis_mention and not silent:
             return f"{self.slack.crisis_mention} "
         return ""
 

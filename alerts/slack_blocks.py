@@ -18,6 +18,7 @@ from typing import Any
 
 from alerts.base import Alert
 from alerts.console import growth, undelivered, why
+from monitor.model import IncidentAck, to_utc, utcnow
 
 MARKS = {
     "watch": ":large_yellow_circle:",
@@ -93,7 +94,7 @@ def fit(blocks: Blocks) -> Blocks:
         elif block["type"] == "section":
             block = section(block["text"]["text"])
         elif block["type"] == "context":
-            block = context(*(e["text"] for e in block["elements"]))
+            block = {**block, **context(*(e["text"] for e in block["elements"]))}
         fitted.append(block)
     return fitted
 
@@ -104,8 +105,8 @@ def plain_text(blocks: Blocks) -> str:
     for block in blocks:
         if "text" in block:
             parts.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            parts.append(element.get("text", ""))
+        if block["type"] == "context":
+            parts += [element["text"] for element in block["elements"]]
     return _cut("\n".join(p for p in parts if p), TEXT_CHARS)
 
 
@@ -124,8 +125,46 @@ def title(alert: Alert) -> str:
     return f"{MARKS.get(p['level'], '')} {p['level'].upper()} — {alert.brand}"
 
 
-def head_blocks(alert: Alert, links: dict[str, str] | None = None) -> Blocks:
-    """The incident's thread head: where the incident stands now (kept up to date)."""
+def state_block(ack: IncidentAck | None) -> dict[str, Any]:
+    """Who acknowledged the incident, and whether it is muted."""
+    parts = []
+    if ack is not None and ack.acknowledged_by:
+        at = to_utc(ack.acknowledged_at)
+        when = f" at {at:%H:%M} UTC" if at else ""
+        parts.append(f"Acknowledged by <@{ack.acknowledged_by}>{when}")
+    muted = to_utc(ack.muted_until) if ack is not None else None
+    if muted is not None and muted > utcnow():
+        parts.append(f"muted until {muted:%H:%M} UTC")
+    block = context(" · ".join(parts) or "Not acknowledged yet")
+    return {**block, "block_id": "brandmon_state"}
+
+
+def actions_block(incident_id: int, report: str | None) -> dict[str, Any]:
+    """The head's buttons (their clicks are answered by ``alerts.slack_actions``)."""
+    value = str(incident_id)
+    buttons: list[dict[str, Any]] = [
+        _button("Acknowledge", action_id="brandmon_ack", value=value, style="primary"),
+        _button("Mute 1 h", action_id="brandmon_mute", value=value),
+    ]
+    if report and len(report) <= URL_CHARS:
+        buttons.append(_button("Open report", action_id="brandmon_report", url=report))
+    return {"type": "actions", "block_id": "brandmon_actions", "elements": buttons}
+
+
+def _button(label: str, **fields: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": label}, **fields}
+
+
+def head_blocks(
+    alert: Alert,
+    links: dict[str, str] | None = None,
+    *,
+    ack: IncidentAck | None = None,
+    buttons: bool = False,
+    report: str | None = None,
+) -> Blocks:
+    """The incident's thread head: where the incident stands now (kept up to date), with its
+    acknowledgement and, when Slack's clicks reach the daemon, its buttons."""
     p = alert.payload
     facts = [
         f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC",
@@ -138,6 +177,10 @@ def head_blocks(alert: Alert, links: dict[str, str] | None = None) -> Blocks:
         others = " · ".join(link(url, f"#{name}") for name, url in sorted(links.items()))
         blocks.append(context(f"Also in {others}"))
     blocks.append(context("Each page's evidence is in the thread."))
+    if buttons:
+        blocks.append(state_block(ack))
+        if alert.kind != "resolved":
+            blocks.append(actions_block(alert.payload["incident_id"], report))
     return fit(blocks)
 
 

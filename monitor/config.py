@@ -92,6 +92,22 @@ def _env_name(value: str) -> str:
 EnvName = Annotated[str, BeforeValidator(_env_name)]
 
 
+def _host_port(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f'{value!r} is not host:port, e.g. "127.0.0.1:9464"')
+    return value
+
+
+HostPort = Annotated[str, BeforeValidator(_host_port)]
+
+
+def address(host_port: str) -> tuple[str, int]:
+    """``("127.0.0.1", 9464)`` from ``"127.0.0.1:9464"`` (``[::1]:9464`` for IPv6)."""
+    host, _, port = host_port.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class StorageConfig(_Section):
     url: str = "sqlite:///./brandmon.db"
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -333,6 +349,20 @@ class SlackConfig(_Section):
     )
     """Who to notify when an incident reaches ``crisis``, e.g. ``"<!subteam^S0123ABC>"``."""
     base_url: HttpUrl = "https://slack.com/api/"
+    interactivity: HostPort | None = None
+    """``host:port`` where the daemon answers Slack's button clicks (``/slack/actions``, behind
+    the HTTPS address set as the app's Interactivity Request URL); no buttons when unset."""
+    signing_secret_env: EnvName | None = None
+    """The variable holding the app's signing secret, which every click must be signed with."""
+
+    @model_validator(mode="after")
+    def _signed(self) -> SlackConfig:
+        if self.interactivity and not self.signing_secret_env:
+            raise ValueError(
+                "interactivity needs signing_secret_env: Slack signs every click with the app's "
+                "signing secret, and unsigned clicks are refused"
+            )
+        return self
 
 
 class WebhookSinkConfig(_Section):
@@ -381,26 +411,16 @@ class RouteConfig(_Section):
     min_priority: Priority = "P4"
 
 
-def _host_port(value: str) -> str:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f'{value!r} is not host:port, e.g. "127.0.0.1:9464"')
-    return value
-
-
 class ServiceConfig(_Section):
     """How the daemon runs: its health/metrics endpoint and log format."""
 
-    health: Annotated[str, BeforeValidator(_host_port)] | None = None
+    health: HostPort | None = None
     """``host:port`` for ``/healthz`` and ``/metrics``; off when unset."""
     log_format: Literal["auto", "json", "text"] = "auto"
 
     @property
     def health_address(self) -> tuple[str, int] | None:
-        if self.health is None:
-            return None
-        host, _, port = self.health.rpartition(":")
-        return host.strip("[]"), int(port)
+        return None if self.health is None else address(self.health)
 
 
 class NetworkConfig(_Section):
@@ -413,6 +433,13 @@ class NetworkConfig(_Section):
     max_concurrent_polls: int = Field(default=32, ge=1, le=500)
 
 
+class ReportConfig(_Section):
+    """Where the HTML reports are published (``brandmon report --out DIR/<brand>.html``)."""
+
+    base_url: HttpUrl | None = None
+    """Slack's "Open report" button links to ``<base_url><brand>.html``."""
+
+
 class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     brands: list[BrandConfig] = Field(min_length=1)
@@ -421,6 +448,7 @@ class Config(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     routes: list[RouteConfig] = Field(default_factory=list)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
     def secret_variables(self) -> list[tuple[str, str]]:

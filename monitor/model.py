@@ -161,6 +161,16 @@ class SlackThread(SQLModel, table=True):
     ts: str = Field(max_length=50)
 
 
+class IncidentAck(SQLModel, table=True):
+    """What the PR team said about an incident from Slack: who took it on, and whether its
+    pings are muted (pages still go to the thread, without mentioning anyone)."""
+
+    incident_id: int = Field(primary_key=True)
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+    acknowledged_at: datetime | None = None
+    muted_until: datetime | None = None
+
+
 class SlackPost(SQLModel, table=True):
     """A Slack message brandmon has posted, or started to post, for an alert key in a channel.
 

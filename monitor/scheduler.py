@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 import time
@@ -25,16 +26,26 @@ from sqlalchemy.exc import OperationalError
 
 from alerts.outbox import OutboxSender, count_failed
 from alerts.sinks import build_sinks
+from alerts.slack_actions import PATH as ACTIONS_PATH
+from alerts.slack_actions import ActionServer
 from connectors.base import Connector, Cursor, SourceError
 from connectors.http import make_client
 from connectors.registry import PUSH_TYPES, build_connector
 from connectors.webhook import WebhookServer
-from monitor.config import Config, ConfigError, SourceConfig, WebhookSource, load_config
+from monitor.config import (
+    Config,
+    ConfigError,
+    SourceConfig,
+    WebhookSource,
+    address,
+    load_config,
+)
 from monitor.health import HealthServer
 from monitor.metrics import Metrics
 from monitor.model import MentionRow, RawMention, SourceState, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
 from monitor.service import notify, watchdog_interval
+from monitor.serving import BackgroundServer
 from monitor.storage import Storage, cursor_of, instance_id
 from monitor.watcher import Watcher
 
@@ -209,7 +220,7 @@ class Daemon:
             log.info("freed %d lease(s) left by a stopped instance on this host", freed)
         self._alerting = asyncio.Lock()
         self._last_tick: float | None = None
-        self._push_servers: list[WebhookServer] = []
+        self._endpoints: list[BackgroundServer] = []
         self._apply(config)
 
     def _apply(self, config: Config) -> None:
@@ -269,12 +280,35 @@ class Daemon:
                 self.storage.record_poll_failure(source.name, f"listen: {exc}")
                 continue
             server.start()
-            self._push_servers.append(server)
+            self._endpoints.append(server)
+        self._start_slack_actions()
+
+    def _start_slack_actions(self) -> None:
+        """Answer Slack's button clicks, when ``[alerts.slack] interactivity`` is set."""
+        slack = self.config.alerts.slack
+        if slack is None or slack.interactivity is None or "slack" not in self.config.alerts.sinks:
+            return
+        secret = os.environ.get(slack.signing_secret_env or "", "")
+        if not secret:
+            log.error(
+                "slack buttons not served: environment variable %s (the app's signing secret) "
+                "is not set",
+                slack.signing_secret_env,
+            )
+            return
+        try:
+            server = ActionServer(*address(slack.interactivity), secret, self.storage)
+        except OSError as exc:
+            log.error("slack buttons not served on %s: %s", slack.interactivity, exc)
+            return
+        server.start()
+        log.info("slack buttons answered url=http://%s:%d%s", *server.address, ACTIONS_PATH)
+        self._endpoints.append(server)
 
     def _stop_push(self) -> None:
-        for server in self._push_servers:
+        for server in self._endpoints:
             server.stop()
-        self._push_servers = []
+        self._endpoints = []
 
     def _ingest_pushed(self, source: str) -> Callable[[list[RawMention]], PipelineReport]:
         def ingest(mentions: list[RawMention]) -> PipelineReport:

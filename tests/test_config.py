@@ -142,3 +142,9 @@ def test_retention_must_leave_detection_its_history() -> None:
     [problem] = problems(with_retention("3d"))
     assert problem.startswith("brandmon.toml:4: storage.retention: retention must be at least 14d")
     assert parse_config(with_retention("180d"), "b.toml").storage.retention == timedelta(days=180)
+
+
+def test_slack_buttons_need_the_signing_secret() -> None:
+    text = GOOD + '\n[alerts.slack]\nchannel = "#pr"\ninteractivity = "127.0.0.1:8790"\n'
+    [problem] = problems(text)
+    assert "alerts.slack" in problem and "signing_secret_env" in problem

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -17,6 +20,8 @@ from werkzeug import Request, Response
 from alerts.base import Alert, PermanentSinkError, SinkError
 from alerts.base import test_alert as marked_test_alert
 from alerts.slack import SlackSink
+from alerts.slack_actions import MUTE, ActionServer, acknowledgement, record, signature
+from alerts.slack_actions import PATH as ACTIONS_PATH
 from monitor.config import parse_config
 from monitor.storage import Storage
 
@@ -199,11 +204,17 @@ def slack(httpserver: HTTPServer) -> FakeSlack:
 
 @contextmanager
 def make_sink(
-    slack: FakeSlack, folder: Path, monkeypatch: pytest.MonkeyPatch, *, channel: str = "#pr-alerts"
+    slack: FakeSlack,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    channel: str = "#pr-alerts",
+    slack_extra: str = "",
 ) -> Iterator[SlackSink]:
     monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
     base = slack.server.url_for("/")
     text = CONFIG.format(db=folder / f"{channel.strip('#')}.db", base=base, channel=channel)
+    text = text.replace(f'base_url = "{base}"\n', f'base_url = "{base}"\n{slack_extra}')
     config = parse_config(text, "brandmon.toml")
     storage = Storage(config.storage.url)
     storage.create_schema()
@@ -625,3 +636,82 @@ def test_another_sinks_undeliverable_alert_is_a_notice_where_its_page_would_be(
     text = dump(post["blocks"])
     assert "UNDELIVERABLE — Acme" in text and "brandmon outbox retry 17" in text
     assert "&lt;mailbox unavailable&gt;" in text
+
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BUTTONS = 'interactivity = "127.0.0.1:8799"\nsigning_secret_env = "TEST_SLACK_SIGNING"\n'
+
+
+def click(action: str, incident: int, response_url: str, blocks: list[Any]) -> bytes:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0MIA", "username": "mia"},
+        "channel": {"id": PR},
+        "message": {"ts": "1700000000.000001", "blocks": blocks},
+        "response_url": response_url,
+        "actions": [{"action_id": action, "block_id": "brandmon_actions", "value": str(incident)}],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_buttons_acknowledge_and_mute_an_incident_only_when_slack_signed_the_click(
+    slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sink(slack, tmp_path, monkeypatch, slack_extra=BUTTONS) as sink:
+        sink.send(page("warning", "opened", "2026-11-24T08:40:00+00:00"))
+        head = slack.thread(PR)[0]
+        [actions] = [b for b in head["blocks"] if b["type"] == "actions"]
+        assert [e["action_id"] for e in actions["elements"]] == ["brandmon_ack", "brandmon_mute"]
+        redraws: list[dict[str, Any]] = []
+        handle = slack.handle
+
+        def response_url(request: Request) -> Response:
+            if request.path == "/hooks/1":  # the click's response_url, as Slack gives it
+                redraws.append(request.get_json())
+                return Response("ok")
+            return handle(request)
+
+        slack.server.clear()
+        slack.server.expect_request(re.compile("/.*")).respond_with_handler(response_url)
+        server = ActionServer("127.0.0.1", 0, SECRET, sink.storage)
+        server.start()
+        url = "http://{}:{}{}".format(*server.address, ACTIONS_PATH)
+        try:
+            body = click("brandmon_ack", 7, slack.server.url_for("/hooks/1"), head["blocks"])
+            now = str(int(time.time()))
+            for stamp, signed in (
+                (now, "v0=" + "0" * 64),  # not Slack's signature
+                (str(int(time.time()) - 600), signature(SECRET, str(int(time.time()) - 600), body)),
+            ):
+                refused = httpx.post(
+                    url,
+                    content=body,
+                    headers={"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signed},
+                )
+                assert refused.status_code == 401
+            assert httpx.post(url, content=body).status_code == 401  # unsigned
+            assert acknowledgement(sink.storage, 7) is None and redraws == []
+            signed = {
+                "X-Slack-Request-Timestamp": now,
+                "X-Slack-Signature": signature(SECRET, now, body),
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            assert httpx.post(url, content=body, headers=signed).status_code == 200
+        finally:
+            server.stop()
+        # the head it was clicked on is redrawn at once, saying who took it on
+        [redraw] = redraws
+        assert redraw["replace_original"] is True
+        assert "Acknowledged by <@U0MIA>" in dump(redraw["blocks"])
+        # an acknowledged incident's crisis does not ping the user group again
+        sink.send(page("crisis", "escalated", "2026-11-24T09:00:00+00:00"))
+        crisis = slack.thread(WAR)[-1]
+        assert "<!subteam^S0PR>" not in crisis["text"] and crisis["broadcast"]
+        assert "Acknowledged by <@U0MIA>" in dump(slack.thread(PR)[0]["blocks"])
+        # muted: the next incident's crisis reaches its thread, without ping or broadcast
+        record(sink.storage, 8, MUTE, "U0MIA")
+        muted = page("crisis", "opened", "2026-11-24T10:00:00+00:00")
+        muted.payload["incident_id"] = 8
+        sink.send(Alert("Acme:8:crisis", "Acme", "page", muted.payload))
+        last = slack.messages[WAR][-1]
+        assert last["thread_ts"] and not last["broadcast"] and "<!subteam" not in last["text"]

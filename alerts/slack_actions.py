@@ -1,0 +1,167 @@
+"""The buttons on an incident's Slack head: "Acknowledge", "Mute 1 h" (and "Open report", a link).
+
+Slack POSTs each click to the app's Interactivity Request URL; the daemon answers it at
+``/slack/actions`` on ``[alerts.slack] interactivity`` (put it behind the HTTPS address Slack
+calls).  Every request must carry Slack's signature (``X-Slack-Signature``: ``v0=`` and the
+HMAC-SHA256 of ``v0:<timestamp>:<body>`` with the app's signing secret) made within five minutes;
+anything else gets 401 and changes nothing.
+
+A click is stored (``IncidentAck``) and the head it was made on is redrawn at once through the
+click's ``response_url``.  An acknowledged incident no longer pings ``crisis_mention`` on
+escalation; a muted one neither pings nor broadcasts for an hour, and its pages still reach the
+thread, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+from alerts.slack_blocks import Blocks, state_block
+from monitor.model import IncidentAck, to_utc, utcnow
+from monitor.serving import BackgroundServer
+from monitor.storage import Storage
+
+log = logging.getLogger(__name__)
+
+PATH = "/slack/actions"
+ACKNOWLEDGE = "brandmon_ack"
+MUTE = "brandmon_mute"
+MUTE_FOR = timedelta(hours=1)
+MAX_SKEW = 300.0  # seconds, as Slack's own guidance
+MAX_BODY = 64_000
+_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Slack-Signature`` Slack sends for ``body`` at ``timestamp``."""
+    signed = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def verify(
+    secret: str, timestamp: str | None, given: str | None, body: bytes, now: float | None = None
+) -> bool:
+    """Whether ``body`` was signed by Slack with ``secret`` within ``MAX_SKEW`` of ``now``."""
+    if not timestamp or not given:
+        return False
+    try:
+        age = abs((time.time() if now is None else now) - float(timestamp))
+    except ValueError:
+        return False
+    return age <= MAX_SKEW and hmac.compare_digest(signature(secret, timestamp, body), given)
+
+
+def acknowledgement(storage: Storage, incident_id: int) -> IncidentAck | None:
+    with storage.session() as session:
+        return session.get(IncidentAck, incident_id)
+
+
+def quiet(ack: IncidentAck | None, now: datetime | None = None) -> tuple[bool, bool]:
+    """(no ping, no broadcast) for an incident in state ``ack``."""
+    if ack is None:
+        return False, False
+    until = to_utc(ack.muted_until)
+    muted = until is not None and until > (now or utcnow())
+    return bool(ack.acknowledged_by) or muted, muted
+
+
+def record(storage: Storage, incident_id: int, action: str, user: str) -> IncidentAck:
+    """Store a click on incident ``incident_id``'s head by Slack user ``user``."""
+    now = utcnow()
+    with storage.session() as session:
+        ack = session.get(IncidentAck, incident_id) or IncidentAck(incident_id=incident_id)
+        if action == ACKNOWLEDGE:
+            ack.acknowledged_by, ack.acknowledged_at = user, now
+        elif action == MUTE:
+            ack.muted_until = now + MUTE_FOR
+        session.add(ack)
+        session.commit()
+        session.refresh(ack)
+        return ack
+
+
+def redrawn(blocks: Blocks, ack: IncidentAck) -> Blocks:
+    """The head's ``blocks`` with its acknowledgement line replaced by ``ack``'s."""
+    kept = [b for b in blocks if b.get("block_id") != "brandmon_state"]
+    at = next((i for i, b in enumerate(kept) if b.get("block_id") == "brandmon_actions"), None)
+    position = len(kept) if at is None else at
+    return kept[:position] + [state_block(ack)] + kept[position:]
+
+
+def handle(storage: Storage, payload: dict[str, Any]) -> None:
+    """Record the clicks of one ``block_actions`` payload and redraw the head they were on."""
+    user = str((payload.get("user") or {}).get("id") or "")
+    if not _USER.fullmatch(user):
+        raise ValueError("the click has no Slack user")
+    ack = None
+    for action in payload.get("actions") or []:
+        if action.get("action_id") in (ACKNOWLEDGE, MUTE):
+            ack = record(storage, int(action["value"]), action["action_id"], user)
+            log.info("slack: %s on incident %s by %s", action["action_id"], action["value"], user)
+    blocks = (payload.get("message") or {}).get("blocks")
+    url = payload.get("response_url")
+    if ack is None or not blocks or not url:
+        return
+    try:
+        httpx.post(
+            url, json={"replace_original": True, "blocks": redrawn(blocks, ack)}, timeout=5
+        ).raise_for_status()
+    except httpx.HTTPError as exc:  # the head is redrawn at the next page anyway
+        log.warning("slack: head not redrawn after a click: %s", exc)
+
+
+class ActionServer(BackgroundServer):
+    """Answers Slack's button clicks at ``PATH``."""
+
+    def __init__(self, host: str, port: int, secret: str, storage: Storage) -> None:
+        super().__init__(host, port, _handler(secret, storage), "brandmon-slack-actions")
+
+
+def _handler(secret: str, storage: Storage) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "brandmon"
+        timeout = 10
+
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path.split("?")[0] != PATH:
+                return self._answer(HTTPStatus.NOT_FOUND)
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 < length <= MAX_BODY:
+                return self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            body = self.rfile.read(length)
+            stamp = self.headers.get("X-Slack-Request-Timestamp")
+            if not verify(secret, stamp, self.headers.get("X-Slack-Signature"), body):
+                log.warning(
+                    "slack: refused an unsigned or stale click from %s", self.client_address[0]
+                )
+                return self._answer(HTTPStatus.UNAUTHORIZED)
+            try:
+                payload = json.loads(parse_qs(body.decode())["payload"][0])
+                if payload.get("type") == "block_actions":
+                    handle(storage, payload)
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("slack: a click could not be read: %s", exc)
+                return self._answer(HTTPStatus.BAD_REQUEST)
+            self._answer(HTTPStatus.OK)
+
+        def _answer(self, status: HTTPStatus) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Requests are logged by the handler itself, as structured lines."""
+
+    return Handler
