@@ -33,12 +33,15 @@ def verify(
 ) -> bool:
     """Whether ``signature`` is ``body``'s, made with ``secret`` at a ``timestamp`` within
     ``MAX_SKEW`` of ``now`` (the current time when None).  Compared in constant time."""
-    if not timestamp or not signature:
+    if not signature or not fresh(timestamp, now):
         return False
+    return hmac.compare_digest(sign(secret, timestamp or "", body), signature)
+
+
+def fresh(timestamp: str | None, now: float | None = None) -> bool:
+    """Whether the Unix ``timestamp`` is within ``MAX_SKEW`` of ``now`` (default: the clock)."""
     try:
-        age = abs((time.time() if now is None else now) - float(timestamp))
+        age = abs((time.time() if now is None else now) - float(timestamp or ""))
     except ValueError:
         return False
-    if age > MAX_SKEW:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    return age <= MAX_SKEW
