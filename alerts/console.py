@@ -50,6 +50,9 @@ def render(alert: Alert) -> str:
         return f"[TEST] brandmon test alert for {alert.brand}: {p['message']}"
     if alert.kind == "undeliverable":
         return f"[UNDELIVERABLE] {alert.brand}: {undelivered(p)}"
+    if alert.kind == "mention":
+        head = f"[LOUD] {alert.brand}: a high-reach complaint during incident #{p['incident_id']}"
+        return f"{head}\n{_line(p['mention']).rstrip()}"
     if alert.kind == "resolved":
         head = f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
         return f"{head} (peak {p['peak_level']} at {p['peak_at']}, started {p['started_at']})"

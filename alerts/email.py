@@ -86,6 +86,8 @@ def subject(alert: Alert) -> str:
         return f"[TEST] brandmon test alert for {alert.brand}"
     if alert.kind == "undeliverable":
         return f"[UNDELIVERABLE] {alert.brand}: an alert could not be delivered to {p['sink']}"
+    if alert.kind == "mention":
+        return f"[LOUD] {alert.brand}: a high-reach complaint during incident #{p['incident_id']}"
     if alert.kind == "resolved":
         return f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
     return (

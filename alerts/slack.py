@@ -35,13 +35,14 @@ from urllib.parse import quote
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
-from sqlmodel import select
+from sqlmodel import col, select
 
 from alerts.base import Alert, PermanentSinkError, SinkError
 from alerts.slack_actions import acknowledgement, quiet
 from alerts.slack_blocks import (
     Blocks,
     head_blocks,
+    loud_blocks,
     notice_blocks,
     page_blocks,
     plain_text,
@@ -108,6 +109,8 @@ class SlackSink:
             self._post(channel, alert.key, test_blocks(alert), None)
         elif alert.kind in ("page", "resolved"):
             self._incident(alert)
+        elif alert.kind == "mention":
+            self._loud(alert)
         else:  # a notice about another sink: a message of its own, where its page would be
             level = alert.payload.get("level") or "watch"
             channel = self._channel(self.slack.channels.get(level, self.slack.channel))
@@ -288,6 +291,7 @@ class SlackSink:
                 head = head or self._open(alert, channel)
                 self._post(channel, alert.key, page_blocks(alert, ""), head)
             self._update_heads(alert)
+            self._close_routes(alert)
             return
         level = payload["level"]
         channel = self._channel(self.slack.channels.get(level, self.slack.channel))
@@ -301,6 +305,25 @@ class SlackSink:
             self._route(alert)
         if level == "crisis":
             self._attach_chart(alert, channel, head)
+
+    def _loud(self, alert: Alert) -> None:
+        """A high-reach complaint during an incident: a reply in the incident's thread (in its
+        level's channel when it has one there)."""
+        payload = alert.payload
+        channel = self._channel(self.slack.channels.get(payload["level"], self.slack.channel))
+        threads = self._threads(payload["incident_id"])
+        if channel not in threads and threads:
+            channel = next(iter(threads))
+        self._post(channel, alert.key, loud_blocks(alert), threads.get(channel))
+
+    def _close_routes(self, alert: Alert) -> None:
+        """Tell the team channels the incident sent mentions to that it is over."""
+        prefix = f"{alert.brand}:{alert.payload['incident_id']}:"
+        query = select(SlackPost).where(col(SlackPost.key).startswith(prefix, autoescape=True))
+        with self.storage.session() as session:
+            notices = [p for p in session.exec(query) if ":route:" in p.key and p.ts]
+        for notice in notices:
+            self._post(notice.channel, alert.key, page_blocks(alert, ""), notice.ts)
 
     def _open(self, alert: Alert, channel: str) -> str:
         """Post the incident's head in ``channel``; its ``ts`` heads the thread there."""

@@ -172,6 +172,10 @@ def head_blocks(
     ]
     if alert.kind != "resolved":
         facts.append(f"now: {escape(why(p))}")
+        if p.get("share") is not None:
+            facts.append(f"{p['share']:.0%} of the mentions negative")
+        if p.get("negative_reach"):
+            facts.append(f"negative reach {p['negative_reach']:.0f}")
     blocks = [header(title(alert)), section(" · ".join(facts))]
     if links:
         others = " · ".join(link(url, f"#{name}") for name, url in sorted(links.items()))
@@ -210,6 +214,14 @@ def page_blocks(alert: Alert, mention: str) -> Blocks:
             blocks.append(context(f"Triage: {breakdown}"))
     blocks.append(context(f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC"))
     return fit(blocks)
+
+
+def loud_blocks(alert: Alert) -> Blocks:
+    """A high-reach complaint during an incident, for the incident's thread."""
+    p = alert.payload
+    linked, plain = mention_line(p["mention"])
+    head = f":loudspeaker: *High-reach complaint* during incident #{p['incident_id']}"
+    return fit([listing(head, [(linked, plain)])])
 
 
 def route_blocks(

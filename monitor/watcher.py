@@ -29,6 +29,7 @@ GRACE = 1
 JUDGE_LEASE = timedelta(minutes=5)
 TOP_MENTIONS = 5
 FIRST_MENTIONS = 3
+LOUD_REACH = 25.0  # reach of about a million-follower account: announced during an incident
 ORIGIN_POOL = 10  # the burst's most influential negative mentions, whose earliest are its origin
 ORIGIN_LEAD = timedelta(hours=1)  # how long before an incident opened its burst may have begun
 
@@ -115,6 +116,8 @@ class BrandWatcher:
                 step = judge(self.detector, bucket)
                 if step.event:
                     pages += self._record(session, step)
+                elif self.detector.incident is not None and self.incident_id is not None:
+                    self._announce_loud(session, step)
             session.merge(
                 BrandWatch(brand=self.brand, judged_until=due, incident_id=self.incident_id)
             )
@@ -167,6 +170,48 @@ class BrandWatcher:
         )
         return int(step.page)
 
+    def _announce_loud(self, session: Session, step: Step) -> None:
+        """During an incident, a new negative mention with a very large reach (a news site, a
+        million-follower account) goes to the incident's thread even when the level holds."""
+        loud = [
+            m
+            for m in self.storage.top_negative(
+                self.brand, step.at, step.at + self.settings.bucket, TOP_MENTIONS
+            )
+            if (m.reach_score or 0.0) >= LOUD_REACH
+        ]
+        for mention in loud:
+            payload = {
+                "brand": self.brand,
+                "incident_id": self.incident_id,
+                "level": step.level.name,
+                "at": step.at.isoformat(),
+                "mention": _brief(mention),
+            }
+            key = f"{self.brand}:{self.incident_id}:mention:{mention.id}"
+            enqueue(
+                session,
+                key=key,
+                brand=self.brand,
+                kind="mention",
+                payload=payload,
+                sinks=self.sinks,
+            )
+
+    def _window_totals(self, step: Step) -> dict[str, float | None]:
+        """The negative share and the negative reach of the window that fired."""
+        width = max(1, step.evidence.buckets)
+        bucket = self.settings.bucket
+        window = self.storage.activity(
+            self.brand, step.at - bucket * (width - 1), step.at + bucket, bucket
+        )
+        volume = sum(a.volume for a in window)
+        share = sum(a.negative for a in window) / volume if volume else None
+        return {
+            "share": None if share is None else round(share, 3),
+            "negative_reach": round(sum(a.negative_reach for a in window), 1),
+        }
+
     def _previous_window(self, step: Step) -> float:
         """Negative mentions in the window before the one that fired, for the growth rate."""
         width = step.evidence.buckets
@@ -201,6 +246,7 @@ class BrandWatcher:
             "window_minutes": int(self.settings.bucket.total_seconds() // 60)
             * step.evidence.buckets,
             "previous_window": self._previous_window(step),
+            **self._window_totals(step),
             "thresholds": dict(
                 zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)
             ),

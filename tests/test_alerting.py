@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from alerts.base import Alert
 from alerts.console import ConsoleSink
 from alerts.outbox import OutboxSender
 from monitor.config import parse_config
@@ -164,3 +165,31 @@ def test_where_it_started_is_the_bursts_earliest_influential_complaint(storage: 
     assert origin and all(m["author"] != "someone" for m in origin)
     assert [m["published_at"] for m in origin] == sorted(m["published_at"] for m in origin)
     assert origin[0]["published_at"] == wave_start.isoformat()
+
+
+def test_a_loud_complaint_during_an_incident_is_announced_once(storage: Storage) -> None:
+    config = parse_config(CONFIG, "test.toml")
+    wave_start = seed_history(storage)
+    watcher = Watcher(config, storage)
+    judge_until(watcher, wave_start, wave_start + timedelta(minutes=40))
+    late = wave_start + timedelta(minutes=50)
+    storage.add_mentions(
+        [
+            negative(5000, late, reach=48.0, author="nationalnews"),
+            negative(5001, late, reach=3.0, author="someone_else"),
+        ]
+    )
+    judge_until(watcher, wave_start + timedelta(minutes=40), wave_start + timedelta(hours=2))
+    judge_until(Watcher(config, storage), wave_start, wave_start + timedelta(hours=3))
+    with storage.session() as session:
+        loud = [r for r in session.scalars(select(AlertOutbox)) if r.kind == "mention"]
+    # the wave's and the news site's big complaints, once each (also after a restart); the
+    # small account's is not announced
+    authors = [json.loads(r.payload)["mention"]["author"] for r in loud]
+    assert sorted(authors) == ["bignews", "nationalnews"]
+    row = loud[-1]
+    payload = json.loads(row.payload)
+    assert payload["incident_id"] is not None
+    stream = io.StringIO()
+    ConsoleSink(stream).send(Alert(row.idempotency_key, "Acme", "mention", payload))
+    assert "[LOUD] Acme: a high-reach complaint" in stream.getvalue()

@@ -715,3 +715,29 @@ def test_buttons_acknowledge_and_mute_an_incident_only_when_slack_signed_the_cli
         sink.send(Alert("Acme:8:crisis", "Acme", "page", muted.payload))
         last = slack.messages[WAR][-1]
         assert last["thread_ts"] and not last["broadcast"] and "<!subteam" not in last["text"]
+
+
+def test_loud_complaints_reply_in_the_thread_and_the_resolution_closes_team_notices(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    opened = page("warning", "opened", "2026-11-24T08:40:00+00:00")
+    opened.payload.update(share=0.62, negative_reach=412.4)
+    sink.send(opened)
+    head = dump(slack.thread(PR)[0]["blocks"])
+    assert "62% of the mentions negative" in head and "negative reach 412" in head
+    loud = {
+        "brand": "Acme",
+        "incident_id": 7,
+        "level": "warning",
+        "at": "2026-11-24T08:55:00+00:00",
+        "mention": {**opened.payload["top_mentions"][0], "author": "NationalNews", "reach": 48.0},
+    }
+    sink.send(Alert("Acme:7:mention:99:slack", "Acme", "mention", loud))
+    reply = slack.thread(PR)[-1]
+    assert "High-reach complaint" in dump(reply["blocks"]) and "NationalNews" in dump(
+        reply["blocks"]
+    )
+    resolved = page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved")
+    sink.send(resolved)
+    notice, closing = slack.messages[SAFETY]
+    assert closing["thread_ts"] == notice["ts"] and "incident #7 is over" in dump(closing["blocks"])
