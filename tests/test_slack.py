@@ -741,3 +741,36 @@ def test_loud_complaints_reply_in_the_thread_and_the_resolution_closes_team_noti
     sink.send(resolved)
     notice, closing = slack.messages[SAFETY]
     assert closing["thread_ts"] == notice["ts"] and "incident #7 is over" in dump(closing["blocks"])
+
+
+def test_a_message_slack_refuses_for_good_does_not_hold_back_the_next(
+    sink: SlackSink, slack: FakeSlack
+) -> None:
+    from alerts.outbox import OutboxSender, enqueue
+
+    handle = slack.handle
+
+    def refuse_poison(request: Request) -> Response:
+        body = request.get_json(silent=True) or {}
+        if request.path.endswith("chat.postMessage") and "POISON" in body.get("text", ""):
+            slack.calls.append(("chat.postMessage", body))
+            return FakeSlack.reply({"ok": False, "error": "msg_too_long"})
+        return handle(request)
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(refuse_poison)
+    poisoned = page("watch", "opened", "2026-11-24T08:40:00+00:00")
+    poisoned.payload["why"] = "POISON " * 10
+    healthy = page("watch", "opened", "2026-11-24T08:45:00+00:00")
+    healthy.payload["incident_id"] = 8
+    with sink.storage.session() as session:
+        for key, alert in (("a", poisoned), ("b", healthy)):
+            enqueue(
+                session, key=key, brand="Acme", kind="page", payload=alert.payload, sinks=["slack"]
+            )
+        session.commit()
+    report = OutboxSender(sink.storage, [sink]).deliver_due()
+    assert report.dead == 1 and report.sent == 1
+    assert "msg_too_long" in report.errors[0] and "chat.postMessage" in report.errors[0]
+    # the next incident's page went out in the same pass, its head and its evidence
+    assert any("POISON" not in m["text"] for m in slack.messages[PR])
