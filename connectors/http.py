@@ -163,6 +163,8 @@ def _check_status(response: httpx.Response, where: str) -> None:
     if status < 400:
         raise SourceError("redirect", f"{message} without a usable Location")
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if retry_after is None and status == 429:
+        retry_after = until_reset(response.headers)
     kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
     raise SourceError(kind, message, retry_after=retry_after)
 
@@ -193,6 +195,36 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset")
+"""Where each service says when its rate-limit window resets: X ``x-rate-limit-reset`` (Unix
+time), Reddit ``x-ratelimit-reset`` (seconds from now), Mastodon ``X-RateLimit-Reset`` (an ISO
+time), Bluesky ``ratelimit-reset`` (Unix time)."""
+EPOCH_FROM = 1_000_000_000  # a reset value this large is a Unix time, a smaller one a delay
+
+
+def until_reset(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+    """Seconds until the service's rate-limit window resets, from whichever of its headers the
+    response carries (one second of margin), or None."""
+    now = now or datetime.now(UTC)
+    for name in RESET_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return max(0.0, (when - now).total_seconds()) + 1
+        if number >= EPOCH_FROM:
+            return max(0.0, number - now.timestamp()) + 1
+        return max(0.0, number) + 1
+    return None
 
 
 def redact_url(url: str) -> str:

@@ -45,6 +45,8 @@ class RedditConnector:
             body = await fetch_json(client, url, params=params)
         except SourceError as error:
             if error.kind == "http_429" and error.retry_after is None:
+                # neither Retry-After nor x-ratelimit-reset: a minute, as Reddit asks keyless
+                # clients
                 raise SourceError("http_429", str(error), retry_after=60.0) from None
             raise
         posts = _children(body, url)

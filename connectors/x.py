@@ -7,8 +7,8 @@ takes one page).  Recent search only reaches back seven days and refuses an olde
 so after a longer outage the cursor is left out of the request and only used to drop posts
 already seen.
 
-A 429 carries ``x-rate-limit-reset`` rather than ``Retry-After``, and the HTTP layer only passes
-on ``Retry-After``; without it the connector rests for X's 15-minute rate-limit window.
+A 429 carries ``x-rate-limit-reset`` rather than ``Retry-After``: the HTTP layer rests exactly
+until that time.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from monitor.config import XSource
 from monitor.model import RawMention, utcnow
 
 MAX_PAGES = 5
-RATE_LIMIT_WINDOW = 900.0
 SEARCH_REACH = timedelta(days=7) - timedelta(hours=1)
 """How old a ``since_id`` may be: recent search covers seven days (an hour's margin)."""
 SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -91,18 +90,9 @@ class XConnector:
     ) -> tuple[list[Json], list[Json], Json]:
         """One page of results: posts, their authors and the paging metadata."""
         url = f"{self.config.base_url.rstrip('/')}/tweets/search/recent"
-        try:
-            body = await fetch_json(
-                client, url, params=params, headers={"Authorization": f"Bearer {token}"}
-            )
-        except SourceError as error:
-            if error.kind != "http_429" or error.retry_after is not None:
-                raise
-            raise SourceError(
-                "http_429",
-                f"{error}: X rate limit reached; trying again after its 15-minute window",
-                retry_after=RATE_LIMIT_WINDOW,
-            ) from None
+        body = await fetch_json(
+            client, url, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
         if not isinstance(body, dict):
             raise malformed(url, "an object")
         data = body.get("data", [])  # absent when nothing matched

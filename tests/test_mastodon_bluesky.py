@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
 from connectors.base import Connector, Cursor, PollResult, SourceError
 from connectors.bluesky import BlueskyConnector
-from connectors.http import make_client
+from connectors.http import make_client, until_reset
 from connectors.mastodon import MastodonConnector
 from monitor.config import BlueskySource, MastodonSource
 
@@ -167,3 +169,20 @@ def test_bluesky_errors(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SourceError) as auth:
         run(bluesky(httpserver, token_env="TEST_BSKY_TOKEN"))
     assert auth.value.kind == "auth"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2026-11-30T12:05:00.000Z"}, 301),
+        ({"ratelimit-remaining": "0", "ratelimit-reset": "1796040300"}, 301),  # Bluesky: Unix
+        ({"x-ratelimit-reset": "287"}, 288),  # Reddit: seconds
+        ({}, None),
+    ],
+)
+def test_rate_limit_resets_as_each_service_sends_them(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert now.timestamp() + 300 == 1796040300
+    assert until_reset(httpx.Headers(headers), now) == seconds

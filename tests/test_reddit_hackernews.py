@@ -111,6 +111,20 @@ def test_reddit_rate_limit_rests(httpserver: HTTPServer) -> None:
         run(reddit(httpserver))
     assert (limited.value.kind, limited.value.retry_after) == ("http_429", 120)
     httpserver.clear()
+    # Reddit's own headers: seconds until the window resets
+    httpserver.expect_request("/search.json").respond_with_data(
+        "slow down",
+        status=429,
+        headers={
+            "x-ratelimit-remaining": "0.0",
+            "x-ratelimit-reset": "287",
+            "x-ratelimit-used": "100",
+        },
+    )
+    with pytest.raises(SourceError) as reset:
+        run(reddit(httpserver))
+    assert reset.value.retry_after == 288  # until the reset, not a fixed minute
+    httpserver.clear()
     httpserver.expect_request("/search.json").respond_with_data("slow down", status=429)
     with pytest.raises(SourceError) as unspecified:
         run(reddit(httpserver))
