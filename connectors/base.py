@@ -31,6 +31,11 @@ class PollResult:
     mentions: list[RawMention] = field(default_factory=list)
     cursor: Cursor = field(default_factory=Cursor)
     not_modified: bool = False
+    truncated: int | None = None
+    """Set when ``max_pages`` cut the poll short before the last stored post was reached: how
+    many posts may be missing (at least), so the scheduler warns and polls again sooner."""
+    rest: float | None = None
+    """Seconds the source asked to be left alone (its rate-limit window is spent)."""
 
 
 class SourceError(Exception):

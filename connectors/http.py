@@ -235,6 +235,14 @@ def redact_url(url: str) -> str:
         return "<invalid URL>"
 
 
+@dataclass(frozen=True, slots=True)
+class JsonPage:
+    """A decoded JSON response and its headers (rate-limit state, ``Link`` for paging)."""
+
+    body: Any
+    headers: httpx.Headers
+
+
 async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
@@ -244,11 +252,40 @@ async def fetch_json(
     max_bytes: int = 5_000_000,
 ) -> Any:
     """GET a JSON API: ``fetch`` plus decoding; a body that is not JSON is ``malformed``."""
+    page = await fetch_json_page(client, url, params=params, headers=headers, max_bytes=max_bytes)
+    return page.body
+
+
+async def fetch_json_page(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = 5_000_000,
+) -> JsonPage:
+    """``fetch_json`` keeping the response's headers."""
     fetched = await fetch(client, url, params=params, headers=headers, max_bytes=max_bytes)
     try:
-        return json.loads(fetched.content)
+        return JsonPage(json.loads(fetched.content), fetched.headers)
     except ValueError:
         kind = fetched.headers.get("Content-Type", "no content type").split(";")[0]
         raise SourceError(
             "malformed", f"{redact_url(url)} sent a body that is not JSON ({kind})"
         ) from None
+
+
+REMAINING_HEADERS = ("x-rate-limit-remaining", "x-ratelimit-remaining", "ratelimit-remaining")
+LOW_REMAINING = 1.0  # requests left in the window at which a source rests until its reset
+
+
+def slow_down(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+    """Seconds to rest before the next request when the rate-limit window is (almost) spent,
+    so the limit is never hit; None while requests remain."""
+    for name in REMAINING_HEADERS:
+        try:
+            remaining = float(headers.get(name) or "")
+        except ValueError:
+            continue
+        return until_reset(headers, now) if remaining <= LOW_REMAINING else None
+    return None

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from connectors.base import Connector, Cursor, PollResult, SourceError
 from connectors.bluesky import BlueskyConnector
-from connectors.http import make_client, until_reset
+from connectors.http import make_client, slow_down, until_reset
 from connectors.mastodon import MastodonConnector
 from monitor.config import BlueskySource, MastodonSource
 
@@ -186,3 +186,11 @@ def test_rate_limit_resets_as_each_service_sends_them(
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert now.timestamp() + 300 == 1796040300
     assert until_reset(httpx.Headers(headers), now) == seconds
+
+
+def test_a_spent_rate_limit_window_means_resting_until_its_reset() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    spent = httpx.Headers({"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1796040300"})
+    assert slow_down(spent, now) == 301
+    assert slow_down(httpx.Headers({"ratelimit-remaining": "250"}), now) is None
+    assert slow_down(httpx.Headers({}), now) is None
