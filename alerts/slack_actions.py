@@ -21,7 +21,6 @@ import logging
 import re
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,7 +28,7 @@ import httpx
 
 from alerts.slack_blocks import Blocks, state_block
 from monitor.model import IncidentAck, to_utc, utcnow
-from monitor.serving import BackgroundServer
+from monitor.serving import BackgroundServer, Request, Response
 from monitor.signing import fresh
 from monitor.storage import Storage
 
@@ -118,45 +117,42 @@ def handle(storage: Storage, payload: dict[str, Any]) -> None:
 
 
 class ActionServer(BackgroundServer):
-    """Answers Slack's button clicks at ``PATH``."""
+    """Answers Slack's button clicks at ``PATH`` (served by ``monitor.serving``)."""
 
     def __init__(self, host: str, port: int, secret: str, storage: Storage) -> None:
-        super().__init__(host, port, _handler(secret, storage), "brandmon-slack-actions")
+        super().__init__(
+            host, port, _Actions(secret, storage), "brandmon-slack-actions", max_body=MAX_BODY
+        )
 
 
-def _handler(secret: str, storage: Storage) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "brandmon"
-        timeout = 10
+class _Actions:
+    """``monitor.serving.Endpoint`` for ``POST PATH``: signed clicks only."""
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-            if self.path.split("?")[0] != PATH:
-                return self._answer(HTTPStatus.NOT_FOUND)
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 < length <= MAX_BODY:
-                return self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            body = self.rfile.read(length)
-            stamp = self.headers.get("X-Slack-Request-Timestamp")
-            if not verify(secret, stamp, self.headers.get("X-Slack-Signature"), body):
-                log.warning(
-                    "slack: refused an unsigned or stale click from %s", self.client_address[0]
-                )
-                return self._answer(HTTPStatus.UNAUTHORIZED)
-            try:
-                payload = json.loads(parse_qs(body.decode())["payload"][0])
-                if payload.get("type") == "block_actions":
-                    handle(storage, payload)
-            except (KeyError, ValueError, TypeError) as exc:
-                log.warning("slack: a click could not be read: %s", exc)
-                return self._answer(HTTPStatus.BAD_REQUEST)
-            self._answer(HTTPStatus.OK)
+    def __init__(self, secret: str, storage: Storage) -> None:
+        self._secret = secret
+        self._storage = storage
 
-        def _answer(self, status: HTTPStatus) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def check(self, request: Request) -> Response | None:
+        if request.path != PATH:
+            return Response(HTTPStatus.NOT_FOUND)
+        if request.method != "POST":
+            return Response(HTTPStatus.METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or not 0 < int(length) <= MAX_BODY:
+            return Response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        return None
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Requests are logged by the handler itself, as structured lines."""
-
-    return Handler
+    def respond(self, request: Request) -> Response:
+        stamp = request.headers.get("x-slack-request-timestamp")
+        given = request.headers.get("x-slack-signature")
+        if not verify(self._secret, stamp, given, request.body):
+            log.warning("slack: refused an unsigned or stale click from %s", request.client)
+            return Response(HTTPStatus.UNAUTHORIZED)
+        try:
+            payload = json.loads(parse_qs(request.body.decode())["payload"][0])
+            if payload.get("type") == "block_actions":
+                handle(self._storage, payload)
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("slack: a click could not be read: %s", exc)
+            return Response(HTTPStatus.BAD_REQUEST)
+        return Response(HTTPStatus.OK)

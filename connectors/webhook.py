@@ -8,37 +8,43 @@ and ``X-Brandmon-Signature``), both compared in constant time.
 
 A request is taken whole or not at all, and the status tells the sender what to do: 200 with
 the counts once every mention is stored; 4xx for a request that will never succeed as sent
-(401 auth, 411/413 length, 415 type, 400 not JSON, 422 with every bad field named); 503 with
-``Retry-After`` when the database is unavailable, so the sender retries and nothing is lost.
-Storing is idempotent, so a retry after a lost response stores nothing twice.
+(401 auth, 411/413 length, 415 type or charset, 400 not JSON — or not valid in its charset,
+UTF-8 unless ``Content-Type`` names another, or nested more than ``MAX_DEPTH`` levels deep —,
+422 with every bad field named); 503 with ``Retry-After`` when the database is unavailable, so
+the sender retries and nothing is lost.  Storing is idempotent, so a retry after a lost response
+stores nothing twice.
 
-It runs on the stdlib's threading HTTP server in a background thread, like the health endpoint.
+It is served by ``monitor.serving`` (uvicorn in a background thread, like the health endpoint),
+with its limits: a whole request within 15 s (else 408), at most ``MAX_CONNECTIONS`` connections
+at once (a request on one more gets 503), bodies over ``max_body_bytes`` refused with 413 before
+they are read.  Storing runs in the server's thread pool.
 """
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import json
 import logging
 import os
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from monitor.config import WebhookSource
-from monitor.jsonl import MentionError, parse_mention
+from monitor.jsonl import MAX_DEPTH, MentionError, parse_mention, too_deep
 from monitor.model import RawMention
 from monitor.pipeline import PipelineReport
-from monitor.serving import BackgroundServer
+from monitor.serving import REQUEST_DEADLINE, BackgroundServer, Request, Response
 from monitor.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 log = logging.getLogger(__name__)
 
 MAX_MENTIONS = 1000
-READ_TIMEOUT = 10.0
+MAX_CONNECTIONS = 512
+"""Connections served at once: a burst of 500 senders is answered, not refused."""
 RETRY_AFTER = 30
 
 Ingest = Callable[[list[RawMention]], PipelineReport]
@@ -46,9 +52,19 @@ Ingest = Callable[[list[RawMention]], PipelineReport]
 
 
 class WebhookServer(BackgroundServer):
-    """Serves one ``[[sources]] type = "webhook"`` entry; ``ingest`` stores what arrives."""
+    """Serves one ``[[sources]] type = "webhook"`` entry; ``ingest`` stores what arrives.
 
-    def __init__(self, source: WebhookSource, ingest: Ingest) -> None:
+    ``deadline`` and ``max_connections`` are ``monitor.serving``'s limits; tests shorten them.
+    """
+
+    def __init__(
+        self,
+        source: WebhookSource,
+        ingest: Ingest,
+        *,
+        deadline: float = REQUEST_DEADLINE,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         secret = os.environ.get(source.secret_env, "")
         if not secret:
             raise ValueError(
@@ -56,8 +72,15 @@ class WebhookServer(BackgroundServer):
                 "(the webhook's shared secret) is not set"
             )
         self.source = source
-        handler = _handler(source, secret, ingest)
-        super().__init__(source.bind, source.port, handler, f"brandmon-push-{source.name}")
+        super().__init__(
+            source.bind,
+            source.port,
+            _Push(source, secret, ingest),
+            f"brandmon-push-{source.name}",
+            max_body=source.max_body_bytes,
+            deadline=deadline,
+            max_connections=max_connections,
+        )
 
     def start(self) -> None:
         super().start()
@@ -76,113 +99,139 @@ class _Refused(Exception):
         self.extra = extra
 
 
-def _handler(source: WebhookSource, secret: str, ingest: Ingest) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "brandmon"
-        timeout = READ_TIMEOUT  # a client that stops sending mid-body cannot hold a thread
+class _Push:
+    """The push endpoint's answers (``monitor.serving.Endpoint``)."""
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-            try:
-                mentions = self._mentions()
-                report = ingest(mentions)
-            except _Refused as exc:
-                log.warning("push refused source=%s status=%d: %s", source.name, exc.status, exc)
-                self._reply(exc.status, {"error": str(exc), **exc.extra})
-                return
-            except OperationalError as exc:
-                log.warning(
-                    "push deferred source=%s: storage unavailable (%s)",
-                    source.name,
-                    type(exc.orig).__name__,
-                )
-                self._reply(
-                    HTTPStatus.SERVICE_UNAVAILABLE,
-                    {"error": "storage unavailable, retry later"},
-                    retry_after=RETRY_AFTER,
-                )
-                return
-            log.info(
-                "push ok source=%s received=%d stored=%d duplicates=%d unmatched=%d",
-                source.name,
-                report.received,
-                report.stored,
-                report.duplicates,
-                report.unmatched,
-            )
-            self._reply(
-                HTTPStatus.OK,
-                {
-                    "received": report.received,
-                    "stored": report.stored,
-                    "duplicates": report.duplicates,
-                    "unmatched": report.unmatched,
-                },
-            )
+    def __init__(self, source: WebhookSource, secret: str, ingest: Ingest) -> None:
+        self._source = source
+        self._secret = secret
+        self._ingest = ingest
 
-        def do_GET(self) -> None:  # noqa: N802
-            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "POST mentions as JSON"})
-
-        def _mentions(self) -> list[RawMention]:
-            if self.path.split("?", 1)[0] != source.path:
+    def check(self, request: Request) -> Response | None:
+        try:
+            if request.method != "POST":
+                raise _Refused(HTTPStatus.METHOD_NOT_ALLOWED, "POST mentions as JSON")
+            if request.path != self._source.path:
                 raise _Refused(HTTPStatus.NOT_FOUND, "not found")
-            length = self.headers.get("Content-Length", "")
+            length = request.headers.get("content-length", "")
             if not length.isdigit():
                 raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-            if int(length) > source.max_body_bytes:
-                self.close_connection = True  # the unread body must not be parsed as a request
+            if int(length) > self._source.max_body_bytes:
                 raise _Refused(
                     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"body of {length} bytes is over the limit of {source.max_body_bytes}",
+                    f"body of {length} bytes is over the limit of {self._source.max_body_bytes}",
                 )
-            body = self.rfile.read(int(length))
-            if len(body) < int(length):
-                raise _Refused(HTTPStatus.BAD_REQUEST, "body shorter than its Content-Length")
-            if not self._authorised(body):
-                raise _Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong secret or signature")
-            kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                raise _Refused(
-                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                    f"send application/json, not {kind or 'no content type'}",
-                )
-            return _parse(body, source.name)
+        except _Refused as exc:
+            return self._refused(exc)
+        return None
 
-        def _authorised(self, body: bytes) -> bool:
-            scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and token:
-                return hmac.compare_digest(token.strip().encode(), secret.encode())
-            return verify(
-                secret,
-                self.headers.get(TIMESTAMP_HEADER),
-                self.headers.get(SIGNATURE_HEADER),
-                body,
+    def respond(self, request: Request) -> Response:
+        name = self._source.name
+        try:
+            report = self._ingest(self._mentions(request))
+        except _Refused as exc:
+            return self._refused(exc)
+        except OperationalError as exc:
+            log.warning(
+                "push deferred source=%s: storage unavailable (%s)", name, type(exc.orig).__name__
             )
+            return _json(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                {"error": "storage unavailable, retry later"},
+                {"Retry-After": str(RETRY_AFTER)},
+            )
+        except (DataError, IntegrityError) as exc:  # a value the database refuses: none stored
+            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            log.warning("push refused source=%s: the database refused a mention: %s", name, reason)
+            return self._refused(
+                _Refused(
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    f"the database refused a mention ({reason}); nothing was stored",
+                )
+            )
+        log.info(
+            "push ok source=%s received=%d stored=%d duplicates=%d unmatched=%d",
+            name,
+            report.received,
+            report.stored,
+            report.duplicates,
+            report.unmatched,
+        )
+        return _json(
+            HTTPStatus.OK,
+            {
+                "received": report.received,
+                "stored": report.stored,
+                "duplicates": report.duplicates,
+                "unmatched": report.unmatched,
+            },
+        )
 
-        def _reply(
-            self, status: HTTPStatus, body: dict[str, Any], *, retry_after: int | None = None
-        ) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            if status == HTTPStatus.UNAUTHORIZED:
-                self.send_header("WWW-Authenticate", 'Bearer realm="brandmon"')
-            if retry_after is not None:
-                self.send_header("Retry-After", str(retry_after))
-            self.end_headers()
-            self.wfile.write(data)
+    def _mentions(self, request: Request) -> list[RawMention]:
+        if not self._authorised(request):
+            raise _Refused(HTTPStatus.UNAUTHORIZED, "missing or wrong secret or signature")
+        kind, charset = _media_type(request.headers.get("content-type", ""))
+        if kind != "application/json":
+            raise _Refused(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send application/json, not {kind or 'no content type'}",
+            )
+        try:
+            codec = codecs.lookup(charset).name
+            text = request.body.decode("utf-8-sig" if codec == "utf-8" else codec)
+        except LookupError:  # unknown, or not a text encoding (base64)
+            raise _Refused(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"unknown charset {charset!r}"
+            ) from None
+        except UnicodeError as exc:
+            raise _Refused(HTTPStatus.BAD_REQUEST, f"body is not valid {charset} ({exc})") from None
+        return _parse(text, self._source.name)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # one log line per push is written above, without the client's headers
+    def _authorised(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return hmac.compare_digest(token.strip().encode(), self._secret.encode())
+        return verify(
+            self._secret,
+            request.headers.get(TIMESTAMP_HEADER.lower()),
+            request.headers.get(SIGNATURE_HEADER.lower()),
+            request.body,
+        )
 
-    return Handler
+    def _refused(self, exc: _Refused) -> Response:
+        log.warning("push refused source=%s status=%d: %s", self._source.name, exc.status, exc)
+        headers = {}
+        if exc.status == HTTPStatus.UNAUTHORIZED:
+            headers["WWW-Authenticate"] = 'Bearer realm="brandmon"'
+        return _json(exc.status, {"error": str(exc), **exc.extra}, headers)
 
 
-def _parse(body: bytes, source: str) -> list[RawMention]:
-    """The mentions in ``body``, or ``_Refused`` naming every bad one (nothing is half-taken)."""
+def _json(
+    status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(status, json.dumps(body).encode(), "application/json", headers or {})
+
+
+def _media_type(content_type: str) -> tuple[str, str]:
+    """The media type of a ``Content-Type`` header, and its charset (UTF-8 unless it says)."""
+    kind, *params = content_type.split(";")
+    charset = "utf-8"
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"')
+    return kind.strip().lower(), charset
+
+
+def _parse(text: str, source: str) -> list[RawMention]:
+    """The mentions in ``text``, or ``_Refused`` naming every bad one (nothing is half-taken)."""
+    if too_deep(text):
+        raise _Refused(
+            HTTPStatus.BAD_REQUEST, f"body is JSON nested more than {MAX_DEPTH} levels deep"
+        )
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise _Refused(HTTPStatus.BAD_REQUEST, f"body is not JSON ({exc})") from None
     if isinstance(data, dict) and "mentions" in data:
         data = data["mentions"]

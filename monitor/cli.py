@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal
 
 import typer
 from rich.console import Console
@@ -105,6 +106,10 @@ def check_config(config: ConfigOption = None) -> None:
     """Validate a config file; print a summary, or every error."""
     path = config_path(config)
     loaded = _config(path)
+    for key, variable in loaded.alert_secrets():
+        if not os.environ.get(variable):
+            err.print(f"warning: {key}: environment variable {variable} is not set", markup=False)
+    _require_source_secrets(loaded)
     out.print(f"ok: {path or EMBEDDED}", markup=False)
     for brand in loaded.brands:
         terms = len(brand.keywords) + len(brand.aliases) + len(brand.handles) + len(brand.hashtags)
@@ -120,9 +125,23 @@ def check_config(config: ConfigOption = None) -> None:
         out.print(f"source {source.name}: {source.type} {how}{state}", markup=False)
     out.print(f"storage: {loaded.storage.url.split('@')[-1]}", markup=False)
     out.print(f"alert sinks: {', '.join(loaded.alerts.sinks)}", markup=False)
-    for key, variable in loaded.secret_variables():
-        if not os.environ.get(variable):
-            err.print(f"warning: {key}: environment variable {variable} is not set", markup=False)
+
+
+def _require_source_secrets(config: Config) -> None:
+    """Exit 2 naming each enabled source whose secret's environment variable is unset: such a
+    source cannot run (a push endpoint would not even listen), so it is a start-up error."""
+    unset = [
+        (name, key, variable)
+        for name, key, variable in config.source_secrets()
+        if not os.environ.get(variable)
+    ]
+    for name, key, variable in unset:
+        err.print(
+            f"error: source {name}: environment variable {variable} ({key}) is not set",
+            markup=False,
+        )
+    if unset:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -141,6 +160,7 @@ def run(
     if not any(source.enabled for source in loaded.sources):
         err.print("error: no enabled [[sources]] in the config; nothing to poll", markup=False)
         raise typer.Exit(2)
+    _require_source_secrets(loaded)
     storage = _storage(loaded)
     daemon = Daemon(loaded, storage, config_path=config_path(config))
     try:
@@ -163,7 +183,8 @@ def run(
 def _ingest(
     pipeline: Pipeline, items: Iterable[RawMention | LineError], total: int
 ) -> tuple[PipelineReport, int]:
-    """Feed ``items`` through the pipeline in batches; return the report and bad-line count."""
+    """Feed ``items`` through the pipeline in batches; return the report and skipped-line
+    count."""
     report = PipelineReport()
     errors = 0
     batch: list[RawMention] = []
@@ -195,28 +216,54 @@ def _ingest(
     return report, errors
 
 
-def _read_lines(path: Path) -> tuple[int, Iterator[str]]:
+@dataclass(slots=True)
+class _Utf8Lines:
+    """A file's lines as text.  Bytes that are not UTF-8 are read as U+FFFD, so the mention is
+    kept with a visible mark where they were; each such line is named and counted."""
+
+    handle: BinaryIO
+    invalid: int = 0
+
+    def __iter__(self) -> Iterator[str]:
+        with self.handle:
+            for number, line in enumerate(self.handle, start=1):
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.invalid += 1
+                    err.print(
+                        f"line {number}: not valid UTF-8; the bad bytes are read as U+FFFD",
+                        markup=False,
+                    )
+                    text = line.decode("utf-8", errors="replace")
+                yield text
+
+
+def _read_lines(path: Path) -> tuple[int, _Utf8Lines]:
     try:
         with path.open("rb") as counting:
             total = sum(1 for line in counting if line.strip())
-        handle = path.open(encoding="utf-8", errors="replace")
+        return total, _Utf8Lines(path.open("rb"))
     except OSError as exc:
         err.print(f"error: cannot read {path}: {exc.strerror}", markup=False)
         raise typer.Exit(2) from None
 
-    def lines() -> Iterator[str]:
-        with handle:
-            yield from handle
 
-    return total, lines()
-
-
-def _print_report(report: PipelineReport, errors: int) -> None:
-    out.print(
-        f"{report.received} read, {report.stored} stored, {report.duplicates} already known, "
-        f"{report.unmatched} matched no brand, {errors} skipped",
-        markup=False,
-    )
+def _print_report(report: PipelineReport, skipped: int, invalid_utf8: int) -> None:
+    parts = [
+        f"{report.received} read",
+        f"{report.stored} stored",
+        f"{report.duplicates} already known",
+        f"{report.unmatched} matched no brand",
+        f"{skipped} skipped",
+    ]
+    if report.failed:
+        parts.append(f"{report.failed} not stored (see the errors above)")
+    if report.clamped:
+        parts.append(f"{report.clamped} dated in the future (dated when read instead)")
+    if invalid_utf8:
+        parts.append(f"{invalid_utf8} with invalid UTF-8 (read as U+FFFD)")
+    out.print(", ".join(parts), markup=False)
 
 
 @app.command()
@@ -227,17 +274,22 @@ def ingest(
         int, typer.Option(min=1, help="Score in this many processes (for large backfills).")
     ] = 1,
 ) -> None:
-    """Push mentions from a JSON-lines file through the pipeline."""
+    """Push mentions from a JSON-lines file through the pipeline.
+
+    Exits 1 when a line was skipped or a mention could not be stored, after storing the rest.
+    """
     loaded = _config(config)
     total, lines = _read_lines(jsonl)
     storage = _storage(loaded)
     pipeline = Pipeline(loaded, storage, workers=workers)
     try:
-        report, errors = _ingest(pipeline, read_jsonl(lines), total)
+        report, skipped = _ingest(pipeline, read_jsonl(lines), total)
     finally:
         pipeline.close()
         storage.close()
-    _print_report(report, errors)
+    _print_report(report, skipped, lines.invalid)
+    if skipped or report.failed:
+        raise typer.Exit(1)
 
 
 def _print_mentions(mentions: list[Mention], form: str) -> None:

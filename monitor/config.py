@@ -202,13 +202,16 @@ class RssSource(SourceBase):
 
 
 class RedditSource(SourceBase):
-    """Reddit search, newest first; keyless, so polite: at most one request a minute."""
+    """Reddit search, newest first; keyless, so polite: polled at most once a minute, and a
+    poll that pages back through a burst stops when ``x-ratelimit-remaining`` runs out."""
 
     type: Literal["reddit"]
     query: Query
     subreddit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{2,21}$")
     interval: Duration = timedelta(minutes=5)
     base_url: HttpUrl = "https://www.reddit.com"
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last post it stored."""
 
     @field_validator("interval")
     @classmethod
@@ -227,16 +230,24 @@ class HackerNewsSource(SourceBase):
         default_factory=lambda: ["story", "comment"], min_length=1
     )
     base_url: HttpUrl = "https://hn.algolia.com/api/v1"
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last item it stored."""
 
 
 class MastodonSource(SourceBase):
-    """A Mastodon instance's public hashtag timelines and, with a token, status search."""
+    """A Mastodon instance's public hashtag timelines and, with a token, status search.
+
+    A hashtag timeline is chronological and complete (every public post with the tag that
+    reached the instance); search is ranked and sees only what the instance indexes, so follow
+    a hashtag where one exists."""
 
     type: Literal["mastodon"]
     instance: HttpUrl
     hashtags: list[str] = Field(default_factory=list)
     query: Query | None = None
     token_env: EnvName | None = None
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 40 one poll reads back, per hashtag and for the search."""
 
     @model_validator(mode="after")
     def _something_to_follow(self) -> MastodonSource:
@@ -255,10 +266,20 @@ class BlueskySource(SourceBase):
     lang: str | None = None
     base_url: HttpUrl = "https://public.api.bsky.app"
     token_env: EnvName | None = None
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last post it stored."""
 
 
 class YouTubeSource(SourceBase):
-    """YouTube Data API v3: new videos matching a query, and their comment threads."""
+    """YouTube Data API v3: new videos matching a query, and their comment threads.
+
+    The API key's project gets ``daily_quota`` units a day (10,000 unless Google granted more),
+    renewed at midnight Pacific time.  A poll spends at most its share, ``poll_quota`` =
+    ``daily_quota × interval / 24 h`` units, so a day of polls never spends more than the day
+    has.  A poll that finds videos needs 102 units: the search (100), the videos' statistics (1)
+    and their channels' subscriber counts (1); what is left of its share reads comments, one
+    unit a video.  Sources sharing a key share its quota: split ``daily_quota`` between them.
+    """
 
     type: Literal["youtube"]
     query: Query
@@ -267,8 +288,26 @@ class YouTubeSource(SourceBase):
     max_videos: int = Field(default=10, ge=1, le=50)
     base_url: HttpUrl = "https://www.googleapis.com/youtube/v3"
     interval: Duration = timedelta(minutes=30)
-    """A search costs 100 of the 10,000 daily quota units (comments 1 per video): every 30
-    minutes uses about half; more often than every 16 minutes exhausts it."""
+    """Every 30 minutes a poll may spend 208 units: 106 comment threads after the 102."""
+    daily_quota: int = Field(default=10_000, ge=1)
+
+    @property
+    def poll_quota(self) -> int:
+        """Quota units one poll may spend: ``daily_quota × interval / 24 h``, rounded down."""
+        return int(self.daily_quota * (self.interval / timedelta(days=1)))
+
+    @model_validator(mode="after")
+    def _quota_covers_a_poll(self) -> YouTubeSource:
+        needed = 102  # search.list 100 + videos.list 1 + channels.list 1 (connectors/youtube.py)
+        if self.poll_quota < needed:
+            shortest = -(-needed * 1440 // self.daily_quota)  # minutes, rounded up
+            every = self.interval.total_seconds() / 60
+            raise ValueError(
+                f"a poll every {every:g}m may spend {self.poll_quota} of the {self.daily_quota} "
+                f"daily quota units, less than the {needed} a poll needs (a search costs 100): "
+                f"poll every {shortest}m or more, or raise daily_quota"
+            )
+        return self
 
 
 class XSource(SourceBase):
@@ -279,6 +318,8 @@ class XSource(SourceBase):
     bearer_token_env: EnvName = "X_BEARER_TOKEN"
     base_url: HttpUrl = "https://api.x.com/2"
     interval: Duration = timedelta(minutes=15)
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 posts one poll may read to get back to the newest post of the last one."""
 
 
 class WebhookSource(SourceBase):
@@ -451,29 +492,19 @@ class Config(_Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
-    def secret_variables(self) -> list[tuple[str, str]]:
-        """``(key path, variable name)`` of every secret the enabled parts of the config use."""
-        found: list[tuple[str, str]] = []
+    def alert_secrets(self) -> list[tuple[str, str]]:
+        """``(key path, variable name)`` of every secret the ``[alerts]`` sections use."""
+        return _secrets(self.alerts, "alerts")
 
-        def walk(model: BaseModel, path: str) -> None:
-            if getattr(model, "enabled", True) is False:
-                return
-            for name in type(model).model_fields:
-                value = getattr(model, name)
-                where = f"{path}.{name}" if path else name
-                if name.endswith("_env") and isinstance(value, str):
-                    found.append((where, value))
-                elif isinstance(value, BaseModel):
-                    walk(value, where)
-                elif isinstance(value, list):
-                    for i, item in enumerate(value):
-                        if isinstance(item, BaseModel):
-                            walk(item, f"{where}[{i}]")
-
-        walk(self.alerts, "alerts")
-        for i, source in enumerate(self.sources):
-            walk(source, f"sources[{i}]")
-        return found
+    def source_secrets(self) -> list[tuple[str, str, str]]:
+        """``(source name, key, variable name)`` of every ``*_env`` an enabled source sets: a
+        source that names a secret is meant to use it, so each is required to run."""
+        return [
+            (source.name, key, variable)
+            for source in self.sources
+            if source.enabled
+            for key, variable in _secrets(source, "")
+        ]
 
     def thresholds_for(self, brand: BrandConfig) -> DetectionConfig:
         """The ``[detection]`` settings with the brand's own overrides applied."""
@@ -495,6 +526,19 @@ class Config(_Section):
                     raise ValueError(f"{what} name {name!r} is used twice; names must be unique")
                 seen.add(name)
         return self
+
+
+def _secrets(model: BaseModel, path: str) -> list[tuple[str, str]]:
+    """``(key path, variable name)`` of every ``*_env`` setting in ``model`` and its sections."""
+    found: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        where = f"{path}.{name}" if path else name
+        if name.endswith("_env") and isinstance(value, str):
+            found.append((where, value))
+        elif isinstance(value, BaseModel):
+            found += _secrets(value, where)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

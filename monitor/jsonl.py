@@ -2,21 +2,40 @@
 
 Fields: ``id``, ``source``, ``text``, ``author``, ``followers``, ``likes``, ``reposts``,
 ``replies``, ``views``, ``url``, ``published_at`` (ISO 8601 or epoch seconds), ``lang``.
-``text`` is required, and ``id`` unless ``url`` is given.  Other fields are ignored, so exports
-from other tools can be fed as they are.  A bad line is reported with its number and skipped.
+``text`` is required, and ``id`` unless ``url`` is given (an id of blanks counts as none).  A
+``url`` that is not http(s) (``javascript:``, ``data:``…) is dropped and the mention kept.  Other
+fields are ignored, so exports from other tools can be fed as they are.  A bad line (not JSON,
+nested deeper than ``MAX_DEPTH``, a bad field) is reported with its number and skipped.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from monitor.model import RawMention
+from monitor.model import RawMention, storable_text, web_url
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in one JSON document.  A mention needs two;
+Python's parser recurses once per level and dies with ``RecursionError`` near 1,000."""
+
+_STRUCTURE = re.compile(r'["\[\]{}]')
+# the rest of a JSON string after its opening quote; each character can match one way only
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+"""A JSON string (skipped whole, so brackets inside it do not count) or a bracket."""
 
 
 class _Line(BaseModel):
@@ -34,6 +53,16 @@ class _Line(BaseModel):
     url: str | None = None
     published_at: datetime | None = None
     lang: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    @field_validator("url")
+    @classmethod
+    def _web(cls, value: str | None) -> str | None:
+        return web_url(value)
 
     @model_validator(mode="after")
     def _identified(self) -> _Line:
@@ -56,12 +85,47 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[RawMention | LineError]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if too_deep(line):
+            yield LineError(number, f"not JSON we accept (nested deeper than {MAX_DEPTH} levels)")
+            continue
         try:
             yield parse_mention(json.loads(line))
         except json.JSONDecodeError as exc:
             yield LineError(number, f"not JSON ({exc.msg} at column {exc.colno})")
         except MentionError as exc:
             yield LineError(number, str(exc))
+        except ValueError as exc:  # a number of more than 4,300 digits; the advice is Python's
+            yield LineError(number, f"not JSON we accept ({str(exc).split(':')[0]})")
+
+
+def too_deep(text: str) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``MAX_DEPTH`` levels deep.
+
+    Checked before ``json.loads``, which recurses once per level and gives up with a
+    ``RecursionError`` (in a thread with a small stack, it can crash first).  Brackets inside
+    strings do not count; each character is looked at once, mostly by the regex engine (an
+    unterminated string ends the scan: ``json.loads`` reports it), and a text with few
+    brackets is not scanned at all.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    at = 0
+    while (found := _STRUCTURE.search(text, at)) is not None:
+        at = found.end()
+        char = found.group()
+        if char == '"':
+            end = _STRING_REST.match(text, at)
+            if end is None:
+                return False
+            at = end.end()
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 class MentionError(ValueError):
@@ -74,6 +138,8 @@ def parse_mention(data: Any, *, source: str | None = None) -> RawMention:
     ``source`` (a push endpoint's configured name) overrides the object's own ``source``,
     which then only says where the post was written (its ``source_type``, used for reach).
     """
+    if isinstance(data, dict):  # pydantic refuses a lone surrogate: replace it, keep the mention
+        data = {k: storable_text(v) if isinstance(v, str) else v for k, v in data.items()}
     try:
         item = _Line.model_validate(data)
     except ValidationError as exc:

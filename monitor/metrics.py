@@ -29,6 +29,13 @@ class Metrics:
             ["source", "kind"],
             registry=self.registry,
         )
+        self.poll_truncated = Counter(
+            "brandmon_poll_truncated",
+            "Posts that may be missing because a poll stopped paging early (max_pages or the "
+            "source's rate limit), by source.",
+            ["source"],
+            registry=self.registry,
+        )
         self.last_success = Gauge(
             "brandmon_source_last_success_timestamp_seconds",
             "Unix time of each source's last successful poll.",

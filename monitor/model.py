@@ -10,6 +10,7 @@ UTC and hands them back aware, even from SQLite).  ``to_utc`` converts at the bo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,39 @@ def to_utc(moment: datetime | None) -> datetime | None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with U+FFFD for what a database cannot hold: NUL (PostgreSQL refuses it in text)
+    and lone surrogates (from broken UTF-16 or ``\\ud800`` escapes in JSON: neither driver, nor
+    pydantic, nor RE2's matching can encode them as UTF-8).  ``text`` itself if it has none."""
+    if "\x00" not in text:
+        if text.isascii():
+            return text
+        try:
+            text.encode()  # faster than searching for surrogates, and usually all there is to do
+            return text
+        except UnicodeEncodeError:
+            pass
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+_WEB_URL = re.compile(r"https?://[^\s/?#]", re.IGNORECASE)
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` (without surrounding blanks) if it is an http(s) link, else None.
+
+    A mention's link is shown in Slack alerts and the HTML report: a ``javascript:`` or
+    ``data:`` URL there would run or show whatever the post's author put in it.
+    """
+    if url is None:
+        return None
+    url = url.strip()
+    return url if _WEB_URL.match(url) else None
 
 
 @dataclass(slots=True)

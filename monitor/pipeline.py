@@ -1,40 +1,66 @@
 """The one path every mention takes: match → score → triage → store.
 
 Polled and pushed mentions (``brandmon run``, ``brandmon ingest``) go through the same
-``Pipeline`` so a mention is treated the same wherever it came from.
+``Pipeline`` so a mention is treated the same wherever it came from, bad values included: text a
+database cannot hold is replaced, a non-http(s) link dropped, a date far in the future clamped,
+and a mention without a usable id or that the database refuses is logged, counted and skipped
+without holding back the others.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.config import Config
 from monitor.matching import BrandMatcher
-from monitor.model import MAX_ID_LENGTH, MAX_URL_LENGTH, MentionRow, RawMention, to_utc, utcnow
+from monitor.model import (
+    MAX_ID_LENGTH,
+    MAX_URL_LENGTH,
+    Mention,
+    MentionRow,
+    RawMention,
+    storable_text,
+    to_utc,
+    utcnow,
+    web_url,
+)
 from monitor.scoring import Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
 from monitor.triage import Triage, triage
 from monitor.urls import canonical_url
 
+log = logging.getLogger(__name__)
+
+FUTURE_TOLERANCE = timedelta(days=1)
+"""A post dated further ahead than this (a wrong year, a mangled time zone) is dated when it
+was fetched instead: it would otherwise sit at the top of every listing and outside every
+detection window until its date came."""
+
 
 @dataclass(slots=True)
 class PipelineReport:
-    """Counts for one batch: posts received, matched to no brand, brand mentions new/known."""
+    """Counts for one batch: posts received, matched to no brand, brand mentions new/known;
+    ``failed``: posts without a usable id and brand mentions the database refused (not stored,
+    each logged); ``clamped``: posts dated more than a day ahead, dated at their fetch."""
 
     received: int = 0
     unmatched: int = 0
     stored: int = 0
     duplicates: int = 0
+    failed: int = 0
+    clamped: int = 0
 
     def add(self, other: PipelineReport) -> None:
-        self.received += other.received
-        self.unmatched += other.unmatched
-        self.stored += other.stored
-        self.duplicates += other.duplicates
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 def _bounded_id(external_id: str) -> str:
@@ -47,6 +73,69 @@ def _bounded_id(external_id: str) -> str:
 def _bounded_url(url: str | None) -> str | None:
     """A canonical URL too long to index is not used for de-duplication (the id still is)."""
     return url if url is None or len(url) <= MAX_URL_LENGTH else None
+
+
+_CUT_TO_FIT = ("author", "source_type", "language")
+"""Free text cut to its column when longer (PostgreSQL refuses it, SQLite would keep it).  Ids
+and links are not cut (a cut id could collide with another): ``_bounded_id`` hashes them."""
+_TEXT_FIELDS: list[tuple[str, int | None]] = [
+    ("source", None),
+    ("external_id", None),
+    ("text", None),
+    ("url", None),
+    *((name, Mention.__table__.columns[name].type.length) for name in _CUT_TO_FIT),
+]
+"""``RawMention`` text fields, with the length to cut them to (None: never cut)."""
+_COUNT_FIELDS = ["author_followers", "likes", "reposts", "replies", "views"]
+_MAX_COUNT = 2**31 - 1
+"""The count columns are INTEGER: 32 bits on PostgreSQL (a video's views can exceed it)."""
+
+
+def _storable(raw: RawMention) -> RawMention:
+    """``raw`` with every value made storable on both databases, the same on both: see
+    ``storable_text``; author, language and source type cut to their columns; counts capped.
+    ``raw`` itself when nothing needed changing (nearly always)."""
+    changes: dict[str, Any] = {}
+    for name, length in _TEXT_FIELDS:
+        value = getattr(raw, name)
+        if value is None:
+            continue
+        fixed = storable_text(value)
+        if length is not None and len(fixed) > length:
+            fixed = fixed[:length]
+        if fixed is not value:
+            changes[name] = fixed
+    for name in _COUNT_FIELDS:
+        count = getattr(raw, name)
+        if count is not None and count > _MAX_COUNT:
+            changes[name] = _MAX_COUNT
+    return dataclasses.replace(raw, **changes) if changes else raw
+
+
+def _storable_url(url: str | None) -> str | None:
+    """A canonical URL can hold a NUL that its link did not (a Google redirect's ``%00``)."""
+    return None if url is None else storable_text(url)
+
+
+def _published(raw: RawMention, fetched_at: datetime, report: PipelineReport) -> datetime:
+    """When ``raw`` was published: its own date, unless that is missing (then ``fetched_at``)
+    or more than ``FUTURE_TOLERANCE`` ahead (``fetched_at`` too, counted and logged)."""
+    if raw.published_at is None:
+        return fetched_at
+    try:
+        published = to_utc(raw.published_at)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past datetime.max in UTC
+        published = None
+    if published is not None and published <= fetched_at + FUTURE_TOLERANCE:
+        return published
+    report.clamped += 1
+    log.warning(
+        "published_at in the future, dated at its fetch instead source=%s id=%s published_at=%s",
+        raw.source,
+        raw.external_id,
+        raw.published_at.isoformat(),
+    )
+    return fetched_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +195,38 @@ class Pipeline:
         if self._pool is not None:
             self._pool.shutdown()
 
-    def process(self, raws: Iterable[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
+    def process(
+        self, raws: Iterable[RawMention], *, atomic: bool = False
+    ) -> tuple[PipelineReport, list[MentionRow]]:
         """Match, score and store ``raws``; return the counts and the newly stored mentions.
 
         Posts already stored (same source and id) are counted as duplicates without being
-        scored again: most of what a feed serves, it served before.
+        scored again: most of what a feed serves, it served before.  A mention the database
+        refuses is skipped and counted in ``failed``, unless ``atomic``: then the mentions are
+        stored in one transaction, all or none, and the error is raised.
         """
-        report = PipelineReport()
         raws = list(raws)
+        report = PipelineReport(received=len(raws))
+        usable = [raw for raw in map(_storable, raws) if self._identified(raw, report)]
+        failed: list[MentionRow] = []
         # Rows are stored batch by batch as they are scored; each counts as a duplicate until
-        # storage says it is new.
-        new = self.storage.add_mentions(self._mentions(raws, self._known(raws), report))
+        # storage says it is new (or could not be stored).
+        new = self.storage.add_mentions(
+            self._mentions(usable, self._known(usable), report), atomic=atomic, failed=failed
+        )
         report.stored = len(new)
-        report.duplicates -= len(new)
+        report.failed += len(failed)
+        report.duplicates -= len(new) + len(failed)
         return report, new
+
+    @staticmethod
+    def _identified(raw: RawMention, report: PipelineReport) -> bool:
+        """Whether ``raw`` has an id to be told apart by; if not, it is counted and logged."""
+        if raw.external_id.strip():
+            return True
+        report.failed += 1
+        log.warning("mention not stored source=%s: its id is blank", raw.source)
+        return False
 
     def _known(self, raws: list[RawMention]) -> set[tuple[str, str]]:
         """The (source, id) of the posts in ``raws`` that are already stored."""
@@ -133,12 +240,11 @@ class Pipeline:
         }
 
     def _mentions(
-        self, raws: Iterable[RawMention], known: set[tuple[str, str]], report: PipelineReport
+        self, raws: list[RawMention], known: set[tuple[str, str]], report: PipelineReport
     ) -> Iterator[MentionRow]:
         fetched_at = utcnow()
         todo: list[tuple[RawMention, list[str]]] = []
         for raw in raws:
-            report.received += 1
             brands = self.matcher.match(raw.text)
             if not brands:
                 report.unmatched += 1
@@ -147,12 +253,13 @@ class Pipeline:
             else:
                 todo.append((raw, brands))
         for (raw, brands), found in zip(todo, self._assess(todo), strict=True):
+            url = web_url(raw.url)
             row: MentionRow = {
                 "source": raw.source,
                 "source_type": raw.source_type,
                 "external_id": _bounded_id(raw.external_id),
-                "url": raw.url,
-                "canonical_url": _bounded_url(canonical_url(raw.url)),
+                "url": url,
+                "canonical_url": _bounded_url(_storable_url(canonical_url(url))),
                 "author": raw.author,
                 "author_followers": raw.author_followers,
                 "likes": raw.likes,
@@ -161,7 +268,7 @@ class Pipeline:
                 "views": raw.views,
                 "text": raw.text,
                 "language": found.sentiment.language or raw.language,
-                "published_at": to_utc(raw.published_at) or fetched_at,
+                "published_at": _published(raw, fetched_at, report),
                 "fetched_at": fetched_at,
                 "sentiment_compound": found.sentiment.compound,
                 "sentiment_label": found.sentiment.label,

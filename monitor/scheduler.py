@@ -68,6 +68,12 @@ class PollOutcome:
     stored: int = 0
     error: str | None = None
     seconds: float = 0.0
+    catch_up: bool = False
+    """The poll stopped paging at ``max_pages`` with posts left: poll again soon."""
+
+
+CATCH_UP = timedelta(seconds=30)
+"""How soon a poll that stopped at ``max_pages`` with posts left is followed by another."""
 
 
 def backoff(interval: timedelta, failures: int, retry_after: float | None = None) -> timedelta:
@@ -79,11 +85,20 @@ def backoff(interval: timedelta, failures: int, retry_after: float | None = None
     return timedelta(seconds=capped * random.uniform(0.8, 1.0))
 
 
-def _backing_off(state: SourceState | None) -> bool:
-    """Whether a failing source is still resting (a healthy one polls at every interval)."""
-    if state is None or state.consecutive_failures == 0 or state.next_poll is None:
+def _backing_off(state: SourceState | None, interval: timedelta) -> bool:
+    """Whether a source is still resting: a failing one, or a healthy one whose rate-limit
+    window is spent (its next poll is set beyond its interval).  Otherwise a healthy source
+    polls at every interval."""
+    if state is None or state.next_poll is None:
         return False
-    return to_utc(state.next_poll) > utcnow()  # type: ignore[operator]
+    next_poll = to_utc(state.next_poll)
+    assert next_poll is not None
+    if next_poll <= utcnow():
+        return False
+    if state.consecutive_failures:
+        return True
+    last = to_utc(state.last_poll)
+    return last is not None and next_poll - last > interval * 1.5
 
 
 class SourcePoller:
@@ -109,7 +124,9 @@ class SourcePoller:
         """Run the pipeline, waiting out a locked or unreachable database for a while.
 
         If it stays unavailable the error propagates: the poll fails without saving the new
-        cursor, so the next poll fetches the same items again and nothing is dropped.
+        cursor, so the next poll fetches the same items again and nothing is dropped.  A
+        mention the database refuses for its values is not such an error: the pipeline skips
+        and counts it, and the cursor moves past it (it would be refused at every poll).
         """
         delay, waited = 1.0, 0.0
         while True:
@@ -148,7 +165,7 @@ class SourcePoller:
     async def _poll(self, client: httpx.AsyncClient, force: bool) -> PollOutcome:
         name = self.source.name
         state = await asyncio.to_thread(self.storage.source_state, name)
-        if not force and (_backing_off(state) or self._just_polled(state)):
+        if not force and (_backing_off(state, self.source.interval) or self._just_polled(state)):
             return PollOutcome(name, ok=True, skipped=True)
         started = time.monotonic()
         try:
@@ -172,11 +189,9 @@ class SourcePoller:
             )
             return PollOutcome(name, ok=False, error=message, seconds=seconds)
         report, new = await self._store(result.mentions)
+        wait = max(self.source.interval, timedelta(seconds=result.rest or 0))
         await asyncio.to_thread(
-            self.storage.record_poll_success,
-            name,
-            result.cursor,
-            next_poll=utcnow() + self.source.interval,
+            self.storage.record_poll_success, name, result.cursor, next_poll=utcnow() + wait
         )
         outcome = PollOutcome(
             name,
@@ -184,16 +199,22 @@ class SourcePoller:
             found=report.received,
             stored=report.stored,
             seconds=time.monotonic() - started,
+            catch_up=bool(result.truncated) and result.rest is None,
         )
+        if result.truncated:
+            self.metrics.poll_truncated.labels(name).inc(result.truncated)
         self.metrics.poll_seconds.labels(name).observe(outcome.seconds)
         self.metrics.last_success.labels(name).set(time.time())
         for row in new:
             self.metrics.mentions.labels(row["brand"], name).inc()
         log.info(
-            "poll ok source=%s found=%d stored=%d not_modified=%s seconds=%.2f",
+            "poll ok source=%s found=%d stored=%d not_stored=%d clamped=%d not_modified=%s"
+            " seconds=%.2f",
             name,
             outcome.found,
             outcome.stored,
+            report.failed,
+            report.clamped,
             result.not_modified,
             outcome.seconds,
         )
@@ -311,8 +332,11 @@ class Daemon:
         self._endpoints = []
 
     def _ingest_pushed(self, source: str) -> Callable[[list[RawMention]], PipelineReport]:
+        """Store what a push endpoint received: one request in one transaction, whole or not
+        at all (any error is raised to the endpoint, and nothing of the request is stored)."""
+
         def ingest(mentions: list[RawMention]) -> PipelineReport:
-            report, new = self.pipeline.process(mentions)
+            report, new = self.pipeline.process(mentions, atomic=True)
             self.storage.record_poll_success(source, Cursor())
             self.metrics.last_success.labels(source).set(time.time())
             for row in new:
@@ -439,8 +463,8 @@ class Daemon:
     def _scheduler(
         self, client: httpx.AsyncClient, in_flight: set[asyncio.Future[PollOutcome]]
     ) -> AsyncIOScheduler:
-        async def job(poller: SourcePoller) -> None:
-            task = asyncio.ensure_future(self._limited(poller.poll(client)))
+        async def job(poller: SourcePoller, force: bool = False) -> None:
+            task = asyncio.ensure_future(self._limited(poller.poll(client, force=force)))
             in_flight.add(task)
             try:
                 outcome = await task
@@ -449,6 +473,15 @@ class Daemon:
             if not outcome.skipped:
                 state = "ok" if outcome.ok else "failed"
                 notify(f"STATUS=last poll: {outcome.source} {state}, {outcome.stored} new")
+            if outcome.catch_up:  # a burst larger than max_pages: read on before the interval
+                scheduler.add_job(
+                    job,
+                    "date",
+                    run_date=datetime.now().astimezone() + CATCH_UP,
+                    args=[poller, True],
+                    id=f"{poller.source.name}:catch-up",
+                    replace_existing=True,
+                )
 
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = datetime.now().astimezone()

@@ -3,11 +3,14 @@
 Inserts are batched and idempotent: ``INSERT … ON CONFLICT DO NOTHING`` against the unique
 constraints on (source, external id, brand) and (brand, canonical URL), so a mention seen twice,
 by one instance or by several at once, is stored once, and the caller learns which rows are new.
+A row the database refuses does not take its batch down with it: it is found, logged and
+skipped (see ``Storage.add_mentions``).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import socket
@@ -20,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from connectors.base import Cursor
@@ -35,7 +38,13 @@ from monitor.model import (
     utcnow,
 )
 
+log = logging.getLogger(__name__)
+
 _PRIORITIES = ("P1", "P2", "P3", "P4")
+_ROW_ERRORS = (DataError, IntegrityError, ValueError, OverflowError)
+"""What one row's values can make an insert raise: a value the column or constraint refuses, or
+one the driver cannot send (``UnicodeEncodeError``, an integer beyond 64 bits).  A lost or locked
+database (``OperationalError``) is not one: the caller waits it out or retries."""
 
 
 def instance_id() -> str:
@@ -134,13 +143,34 @@ class Storage:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    def add_mentions(self, rows: Iterable[MentionRow]) -> list[MentionRow]:
-        """Store mention rows in batches; return those not stored before, with their ``id``.
+    def add_mentions(
+        self,
+        rows: Iterable[MentionRow],
+        *,
+        atomic: bool = False,
+        failed: list[MentionRow] | None = None,
+    ) -> list[MentionRow]:
+        """Store mention rows; return those not stored before, with their ``id``.
 
         Rows are plain dicts of ``Mention`` columns: building ORM objects would cost more than
-        scoring the text.
+        scoring the text.  They are stored ``batch_size`` at a time, each batch in its own
+        transaction; a row the database refuses is found by halving its batch, logged in one
+        line, appended to ``failed`` and skipped, and the rest of the batch is stored.  With
+        ``atomic``, all rows are stored in one transaction or, if any fails, none (the error
+        is raised): a pushed request is stored whole or not at all.
         """
+        batches = self._batches(rows)
+        if atomic:
+            everything = list(batches)  # scored before the transaction opens: it stays short
+            with self.engine.begin() as connection:
+                return [row for batch in everything for row in self._insert(connection, batch)]
         stored: list[MentionRow] = []
+        for batch in batches:
+            stored += self._insert_or_skip(batch, [] if failed is None else failed)
+        return stored
+
+    def _batches(self, rows: Iterable[MentionRow]) -> Iterator[list[MentionRow]]:
+        """``rows`` in lists of ``batch_size``, without the repeats of an id or canonical URL."""
         batch: list[MentionRow] = []
         seen_ids: set[tuple[str, str, str]] = set()
         seen_urls: set[tuple[str, str]] = set()
@@ -154,11 +184,35 @@ class Storage:
                 seen_urls.add((row["brand"], url))
             batch.append(row)
             if len(batch) >= self.batch_size:
-                stored += self._insert_batch(batch)
+                yield batch
                 batch = []
         if batch:
-            stored += self._insert_batch(batch)
-        return stored
+            yield batch
+
+    def _insert_or_skip(
+        self, batch: list[MentionRow], failed: list[MentionRow]
+    ) -> list[MentionRow]:
+        """Insert ``batch`` in one transaction; if a row's values make it fail, insert its two
+        halves likewise, down to the row that cannot be stored, which goes to ``failed``."""
+        try:
+            with self.engine.begin() as connection:
+                return self._insert(connection, batch)
+        except _ROW_ERRORS as exc:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                return self._insert_or_skip(batch[:middle], failed) + self._insert_or_skip(
+                    batch[middle:], failed
+                )
+            row = batch[0]
+            log.error(
+                "mention not stored source=%s id=%s brand=%s: %s",
+                row["source"],
+                row["external_id"],
+                row["brand"],
+                _reason(exc),
+            )
+            failed.append(row)
+            return []
 
     def known_ids(self, brands: Sequence[str], source: str, ids: Sequence[str]) -> set[str]:
         """Which of ``source``'s external ``ids`` are already stored for one of ``brands``.
@@ -178,19 +232,18 @@ class Storage:
                 known.update(i for i, brand in connection.execute(query) if brand in wanted)
         return known
 
-    def _insert_batch(self, batch: Sequence[MentionRow]) -> list[MentionRow]:
-        """Insert ``batch`` in one transaction; return the rows that were new."""
+    def _insert(self, connection: Connection, batch: Sequence[MentionRow]) -> list[MentionRow]:
+        """Insert ``batch`` in ``connection``'s transaction; return the rows that were new."""
         inserted: list[Any] = []
-        with self.engine.begin() as connection:
-            for start in range(0, len(batch), _ROWS_PER_STATEMENT):
-                rows = batch[start : start + _ROWS_PER_STATEMENT]
-                values = tuple(
-                    convert(row[name]) if convert else row[name]
-                    for row in rows
-                    for name, convert in self._mention_columns
-                )
-                sql = _insert_sql(self.engine.dialect.paramstyle, len(rows))
-                inserted += connection.exec_driver_sql(sql, values).all()
+        for start in range(0, len(batch), _ROWS_PER_STATEMENT):
+            rows = batch[start : start + _ROWS_PER_STATEMENT]
+            values = tuple(
+                convert(row[name]) if convert else row[name]
+                for row in rows
+                for name, convert in self._mention_columns
+            )
+            sql = _insert_sql(self.engine.dialect.paramstyle, len(rows))
+            inserted += connection.exec_driver_sql(sql, values).all()
         by_key = {(row["source"], row["external_id"], row["brand"]): row for row in batch}
         new: list[MentionRow] = []
         for row_id, source, external_id, brand in inserted:
@@ -432,6 +485,14 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
         f"INSERT INTO mention ({', '.join(_MENTION_COLUMNS)}) VALUES {', '.join([one] * rows)}"
         " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
     )
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of the database's (or driver's) own message: SQLAlchemy's adds the
+    statement and its parameters, which is long and holds the mention's text."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
 def _reusing_last(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

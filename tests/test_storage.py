@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import MetaData, UniqueConstraint, create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import Cursor
 from monitor.model import Mention, MentionRow, utcnow
@@ -209,3 +212,41 @@ def test_leases_of_dead_processes_on_this_host_are_freed(storage: Storage) -> No
     assert storage.release_orphans(me) == 1
     assert storage.acquire("source:a", me, timedelta(minutes=5))
     assert not storage.acquire("source:b", me, timedelta(minutes=5))  # other hosts: wait
+
+
+def _failing_second_insert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the second batch's insert fail as if the database went away mid-request."""
+    insert = Storage._insert
+    calls: list[int] = []
+
+    def second_fails(self: Storage, connection: Any, batch: Any) -> list[MentionRow]:
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise OperationalError("INSERT INTO mention …", {}, Exception("connection lost"))
+        return insert(self, connection, batch)
+
+    monkeypatch.setattr(Storage, "_insert", second_fails)
+
+
+def test_atomic_rows_are_stored_all_or_none(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [mention(str(i), minutes=i) for i in range(7)]  # three batches of at most three
+    _failing_second_insert(monkeypatch)
+    with pytest.raises(OperationalError):
+        storage.add_mentions(rows, atomic=True)
+    assert storage.mentions() == []
+    monkeypatch.undo()
+    assert len(storage.add_mentions(rows, atomic=True)) == 7
+    assert len(storage.mentions()) == 7
+
+
+def test_a_lost_database_is_not_taken_for_a_bad_row(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _failing_second_insert(monkeypatch)
+    failed: list[MentionRow] = []
+    with pytest.raises(OperationalError):  # the caller waits it out or retries
+        storage.add_mentions([mention(str(i), minutes=i) for i in range(7)], failed=failed)
+    assert failed == []
+    assert len(storage.mentions()) == 3  # the first batch's own transaction was committed
