@@ -1,8 +1,11 @@
 """Hacker News stories and comments, through the Algolia search API (``search_by_date``).
 
 The cursor is the newest ``created_at_i`` seen plus the ids seen at that second; later polls ask
-only for items created at or after it (``numericFilters``), so a restart misses nothing the API
-still returns (up to 100 per poll) and reports nothing twice.  Comment text comes as HTML.
+only for items created at or after it (``numericFilters``) and page back (``page`` up to
+``nbPages``) until it is reached, so a burst of more than 100 items is read whole, up to
+``max_pages`` pages; when that bound stops a poll, ``nbHits`` says how many were left.  Comment
+text comes as HTML; a comment keeps the title and link of its story, which the hit carries, so
+the reader of an alert knows what it answers.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from datetime import UTC, datetime
 import httpx
 
 from connectors.base import Cursor, PollResult
-from connectors.http import fetch_json
+from connectors.http import fetch_json_page
+from connectors.paging import Item, Page, page_back
 from connectors.payload import HighWater, Json, count, html_to_text, malformed, objects, string
 from monitor.config import HackerNewsSource
 from monitor.model import RawMention
 
 ITEM = "https://news.ycombinator.com/item?id="
+LIMIT = 100
 
 
 class HackerNewsConnector:
@@ -32,29 +37,51 @@ class HackerNewsConnector:
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
         url = f"{self.config.base_url.rstrip('/')}/search_by_date"
         mark = HighWater.load(cursor.cursor)
-        params = {
+        query = {
             "query": self.config.query,
             "tags": f"({','.join(self.config.tags)})",
-            "hitsPerPage": "100",
+            "hitsPerPage": str(LIMIT),
         }
         if mark.newest:
-            params["numericFilters"] = f"created_at_i>={int(mark.newest)}"
-        body = await fetch_json(client, url, params=params)
-        hits = body.get("hits") if isinstance(body, dict) else None
-        if not objects(hits):
-            raise malformed(url, "an object with a list of hits")
-        mentions: list[RawMention] = []
-        for hit in hits:  # type: ignore[union-attr]
-            created, item = count(hit.get("created_at_i")), string(hit, "objectID")
-            if created is None or item is None or not mark.is_new(created, item):
-                continue
-            if (mention := self._mention(item, created, hit)) is not None:
-                mentions.append(mention)
-        return PollResult(mentions=mentions, cursor=mark.advanced(HighWater.of(mentions)).dump())
+            query["numericFilters"] = f"created_at_i>={int(mark.newest)}"
 
-    def _mention(self, item: str, created: int, hit: Json) -> RawMention | None:
+        async def fetch_page(params: dict[str, str]) -> Page:
+            response = await fetch_json_page(client, url, params=params)
+            body = response.body
+            if not isinstance(body, dict) or not objects(body.get("hits")):
+                raise malformed(url, "an object with a list of hits")
+            page, pages = count(body.get("page")), count(body.get("nbPages"))
+            following = None
+            if page is not None and pages is not None and page + 1 < pages:
+                following = {**params, "page": str(page + 1)}
+            return Page(
+                items=_items(body["hits"]),
+                next=following,
+                headers=response.headers,
+                total=count(body.get("nbHits")),
+            )
+
+        paged = await page_back(
+            self.name,
+            fetch_page,
+            query,
+            is_new=lambda item: mark.is_new(item.order, item.id),
+            resuming=bool(mark.newest),
+            max_pages=self.config.max_pages,
+            page_size=LIMIT,
+        )
+        mentions = [m for item in paged.items if (m := self._mention(item)) is not None]
+        return PollResult(
+            mentions=mentions,
+            cursor=mark.advanced(paged.seen()).dump(),
+            truncated=paged.truncated,
+            rest=paged.rest,
+        )
+
+    def _mention(self, item: Item) -> RawMention | None:
+        hit = item.data
         if (comment := string(hit, "comment_text")) is not None:
-            text = html_to_text(comment)
+            text = "\n".join(part for part in (html_to_text(comment), _story(hit)) if part)
         else:
             story = html_to_text(string(hit, "story_text") or "")
             text = "\n".join(part for part in (string(hit, "title"), story) if part)
@@ -63,11 +90,31 @@ class HackerNewsConnector:
         return RawMention(
             source=self.name,
             source_type=self.type,
-            external_id=item,
+            external_id=item.id,
             text=text,
-            url=ITEM + item,
+            url=ITEM + item.id,
             author=string(hit, "author"),
             likes=count(hit.get("points")),
             replies=count(hit.get("num_comments")),
-            published_at=datetime.fromtimestamp(created, UTC),
+            published_at=datetime.fromtimestamp(item.order, UTC),
         )
+
+
+def _items(hits: list[Json]) -> list[Item]:
+    """The hits that have an id and a creation time."""
+    items = []
+    for hit in hits:
+        created, item = count(hit.get("created_at_i")), string(hit, "objectID")
+        if created is not None and item is not None:
+            items.append(Item(created, item, hit))
+    return items
+
+
+def _story(comment: Json) -> str | None:
+    """``on “<story title>” <story link>`` for a comment hit, or None without a title."""
+    title = string(comment, "story_title")
+    if title is None:
+        return None
+    story = count(comment.get("story_id"))
+    link = string(comment, "story_url") or (None if story is None else f"{ITEM}{story}")
+    return f"— on “{title}”" + (f" {link}" if link else "")

@@ -1,21 +1,37 @@
 """Mastodon: an instance's public hashtag timelines and, with an access token, status search.
 
-Each timeline (``/api/v1/timelines/tag/<tag>``) and the search (``/api/v2/search``) is read with
-its own ``since_id``, kept together as JSON in the cursor; Mastodon ids are numbers in strings
-and grow with time.  One poll reads the newest 40 statuses of each: a busy hashtag polled rarely
-can overflow that.  Boosts are read as the boosted status, once.  Status text is HTML.
+Each feed keeps its own newest status id, together as JSON in the cursor; Mastodon ids are
+numbers in strings and grow with time.
+
+- A hashtag timeline (``/api/v1/timelines/tag/<tag>``) is chronological: it is asked for what
+  came ``since_id`` the stored id and paged back with the ``max_id`` of its ``Link: rel="next"``
+  header until the stored id is reached — every public status with the tag that reached the
+  instance, however many arrived between two polls (up to ``max_pages`` pages of 40).
+- Search (``/api/v2/search``) ranks its results by relevance, so the first page is not the
+  newest and a stored id cannot be "reached": it is asked only for statuses after the stored id
+  (``min_id``) and read to the end with ``offset``.  It sees only what the instance's search
+  index holds — on most instances, posts by accounts that opted in to search, and posts the
+  token's account interacted with.
+
+``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (an ISO time) are honoured: when the window is
+spent, the poll stops and asks to rest until the reset; feeds not yet read keep their cursor.
+Boosts are read as the boosted status, once.  Status text is HTML; ``language`` is the author's.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import fetch_json
+from connectors.http import fetch_json_page
+from connectors.paging import Item, Page, page_back
 from connectors.payload import (
     Json,
     count,
@@ -29,7 +45,21 @@ from connectors.payload import (
 from monitor.config import MastodonSource
 from monitor.model import RawMention
 
-LIMIT = "40"
+LIMIT = 40
+LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """One listing a source follows: a hashtag timeline or the search."""
+
+    key: str
+    """Its name in the cursor: ``tag:<tag>`` or ``search``."""
+    url: str
+    query: dict[str, str]
+    headers: dict[str, str] | None = None
+    chronological: bool = True
+    """Newest first (a timeline), rather than ranked by relevance (the search)."""
 
 
 class MastodonConnector:
@@ -43,40 +73,56 @@ class MastodonConnector:
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
         since = _read_cursor(cursor.cursor)
+        found: dict[str, RawMention] = {}
+        truncated: list[int] = []
+        rest: float | None = None
+        for feed in self._feeds():
+            previous = since.get(feed.key, 0)
+            paged = await page_back(
+                self.name,
+                _pager(client, feed),
+                _first_query(feed, previous),
+                is_new=lambda item, previous=previous: item.order > previous,
+                resuming=previous > 0,
+                max_pages=self.config.max_pages,
+                page_size=LIMIT,
+                chronological=feed.chronological,
+            )
+            for item in paged.items:
+                since[feed.key] = max(since.get(feed.key, 0), int(item.order))
+                if (mention := self._mention(obj(item.data, "reblog") or item.data)) is not None:
+                    found.setdefault(mention.external_id, mention)
+            if paged.truncated is not None:
+                truncated.append(paged.truncated)
+            if (rest := paged.rest) is not None:
+                break  # the window is spent: the other feeds wait, cursors unchanged
+        return PollResult(
+            mentions=list(found.values()),
+            cursor=Cursor(cursor=json.dumps(since)),
+            truncated=sum(truncated) if truncated else None,
+            rest=rest,
+        )
+
+    def _feeds(self) -> list[Feed]:
         base = self.config.instance.rstrip("/")
         feeds = [
-            (
+            Feed(
                 f"tag:{tag.lstrip('#').lower()}",
                 f"{base}/api/v1/timelines/tag/{quote(tag.lstrip('#'))}",
-                {},
-                None,
+                {"limit": str(LIMIT)},
             )
             for tag in self.config.hashtags
         ]
         if self.config.query is not None:
-            token = self._token()
-            params = {"q": self.config.query, "type": "statuses", "resolve": "false"}
-            feeds.append(("search", f"{base}/api/v2/search", params, token))
-        found: dict[str, RawMention] = {}
-        for key, url, params, token in feeds:
-            query = {**params, "limit": LIMIT}
-            if key in since:
-                query["since_id"] = str(since[key])
-            headers = {"Authorization": f"Bearer {token}"} if token else None
-            body = await fetch_json(client, url, params=query, headers=headers)
-            statuses = body.get("statuses") if key == "search" and isinstance(body, dict) else body
-            if not objects(statuses):
-                raise malformed(url, "a list of statuses")
-            previous = since.get(key, 0)
-            for status in statuses:  # type: ignore[union-attr]
-                status_id = _id(status)
-                if status_id is None or status_id <= previous:
-                    continue
-                since[key] = max(since.get(key, 0), status_id)
-                original = obj(status, "reblog") or status
-                if (mention := self._mention(original)) is not None:
-                    found.setdefault(mention.external_id, mention)
-        return PollResult(mentions=list(found.values()), cursor=Cursor(cursor=json.dumps(since)))
+            query = {
+                "q": self.config.query,
+                "type": "statuses",
+                "resolve": "false",
+                "limit": str(LIMIT),
+            }
+            token = {"Authorization": f"Bearer {self._token()}"}
+            feeds.append(Feed("search", f"{base}/api/v2/search", query, token, chronological=False))
+        return feeds
 
     def _token(self) -> str:
         variable = self.config.token_env
@@ -112,9 +158,44 @@ class MastodonConnector:
         )
 
 
-def _id(status: Json) -> int | None:
-    value = string(status, "id")
-    return int(value) if value and value.isdigit() else None
+def _first_query(feed: Feed, previous: int) -> dict[str, str]:
+    """The query for a feed's newest page: after the stored id, if there is one."""
+    if not previous:
+        return feed.query
+    # the timeline pages back to since_id; search filters on min_id (it has no since_id)
+    return {**feed.query, ("since_id" if feed.chronological else "min_id"): str(previous)}
+
+
+def _pager(client: httpx.AsyncClient, feed: Feed) -> Callable[[dict[str, str]], Awaitable[Page]]:
+    """Fetches one page of ``feed``: the statuses, and the query for the page after."""
+
+    async def fetch_page(params: dict[str, str]) -> Page:
+        response = await fetch_json_page(client, feed.url, params=params, headers=feed.headers)
+        statuses = response.body
+        if not feed.chronological:
+            statuses = statuses.get("statuses") if isinstance(statuses, dict) else None
+        if not objects(statuses):
+            raise malformed(feed.url, "a list of statuses")
+        items = [Item(int(i), i, s) for s in statuses if (i := string(s, "id")) and i.isdigit()]
+        following = None
+        if feed.chronological:
+            if (max_id := _next_max_id(response.headers)) is not None:
+                following = {**params, "max_id": max_id}
+        elif len(statuses) >= LIMIT:
+            following = {**params, "offset": str(int(params.get("offset", "0")) + len(statuses))}
+        return Page(items=items, next=following, headers=response.headers)
+
+    return fetch_page
+
+
+def _next_max_id(headers: httpx.Headers) -> str | None:
+    """The ``max_id`` of the ``Link: <…?max_id=…>; rel="next"`` header Mastodon sends while a
+    timeline goes on."""
+    for target, rel in LINK.findall(headers.get("link", "")):
+        if "next" in rel.split():
+            found = parse_qs(urlsplit(target).query).get("max_id")
+            return found[0] if found else None
+    return None
 
 
 def _read_cursor(value: str | None) -> dict[str, int]:

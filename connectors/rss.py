@@ -2,6 +2,12 @@
 
 The feed is fetched by the shared HTTP layer (conditional GET, size cap) and only the body is handed
 to feedparser, so feedparser never touches the network or the file system itself.
+
+An entry's author is its own, else its ``<source>`` (Google News names the publication there),
+else the feed's title.  Google Alerts entries have an empty author, and the feed's title is the
+alert's name ("Google Alert - Acme"), the same for every article: their author is the domain of
+the site they link to, through Google's redirect (``https://www.google.com/url?…&url=<article>``),
+which is unwrapped for the entry's URL too.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hashlib
 import io
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 import httpx
@@ -23,6 +30,8 @@ from monitor.model import RawMention
 from monitor.urls import canonical_url, unwrap_redirect
 
 Entry = dict[str, Any]
+GOOGLE_ALERTS_ID = "tag:google.com,2013:googlealerts/"
+"""How every Google Alerts entry id starts, whatever the alert's language."""
 
 # feedparser asks xml.sax for libxml2's driver before expat on every parse; where it is not
 # installed the failed import is not cached, so each parse searched sys.path again.
@@ -74,16 +83,22 @@ class RssConnector:
 
     def _mention(self, entry: Entry, feed: Entry) -> RawMention:
         link = entry.get("link") or None
+        url = unwrap_redirect(link) if link else None
+        external_id = entry.get("id") or link or _fallback_id(entry)
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         views = (entry.get("media_statistics") or {}).get("views", "")
+        site = _domain(url) if external_id.startswith(GOOGLE_ALERTS_ID) else None
         return RawMention(
             source=self.name,
             source_type=self.type,
-            external_id=entry.get("id") or link or _fallback_id(entry),
-            url=unwrap_redirect(link) if link else None,
+            external_id=external_id,
+            url=url,
             text=_join(_text(entry, "title"), _text(entry, "summary")),
             author=_first_text(
-                entry.get("author"), (entry.get("source") or {}).get("title"), feed.get("title")
+                site,
+                entry.get("author"),
+                (entry.get("source") or {}).get("title"),
+                feed.get("title"),
             ),
             published_at=datetime(*stamp[:6], tzinfo=UTC) if stamp else None,
             language=(entry.get("title_detail") or {}).get("language") or feed.get("language"),
@@ -134,6 +149,15 @@ def _join(title: str, summary: str) -> str:
 
 def _first_text(*candidates: str | None) -> str | None:
     return next((c.strip() for c in candidates if c and c.strip()), None)
+
+
+def _domain(url: str | None) -> str | None:
+    """The site of ``url``: its host without ``www.``."""
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:  # a broken IPv6 literal
+        return None
+    return host.removeprefix("www.") if host else None
 
 
 def _fallback_id(entry: Entry) -> str:

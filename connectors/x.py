@@ -1,11 +1,24 @@
 """X (Twitter) API v2 recent search: posts of the last seven days that match a query.
 
 The bearer token travels in the ``Authorization`` header, which the HTTP layer never mentions in
-an error.  Post ids grow with time, so the cursor is the newest id seen; later polls send it as
-``since_id`` and follow ``next_token`` for at most ``MAX_PAGES`` pages of 100 (the first poll
-takes one page).  Recent search only reaches back seven days and refuses an older ``since_id``,
-so after a longer outage the cursor is left out of the request and only used to drop posts
-already seen.
+an error.  Post ids grow with time, so the cursor is the newest id seen.  A poll asks for posts
+``since_id`` the cursor and pages back (``next_token``, 100 posts a page, newest first) by the
+rule every paged connector follows (``connectors.reddit.page_back``): until it reaches the
+cursor, at most ``max_pages`` pages, and only while the rate-limit window lasts — when
+``x-rate-limit-remaining`` runs out the poll stops and asks for a rest until
+``x-rate-limit-reset``.  A poll cut short by either bound says so (``PollResult.truncated``: at
+least a page of posts is not fetched) and logs a warning.  The first poll (no cursor) takes one
+page: the newest 100 posts, not the week's history.  Recent search only reaches back seven days
+and refuses an older ``since_id``, so after a longer outage the cursor is left out of the
+request and only used to drop posts already seen, and to stop paging.
+
+Reposts (retweets) come as the reposter's own post whose ``text`` is "RT @author: " and the
+original's text cut to 140 characters, and whose ``public_metrics`` are the original's.  The
+original is in ``includes.tweets``: its full text is used, but the repost counts with its own
+author's followers and no engagement of its own, so one viral post reposted a hundred times is
+not a hundred high-reach mentions.  Quotes and replies are their authors' own posts, with their
+own metrics.  Each post notes the post it reposts, quotes or answers in ``extra``
+(``retweeted_id``/``retweeted_url``, ``quoted_…``, ``replied_to_…``).
 
 A 429 carries ``x-rate-limit-reset`` rather than ``Retry-After``: the HTTP layer rests exactly
 until that time.
@@ -15,24 +28,34 @@ from __future__ import annotations
 
 import html
 import os
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import fetch_json
+from connectors.http import fetch_json_page
+from connectors.paging import Item, Page, page_back
 from connectors.payload import Json, count, malformed, obj, objects, parse_time, string
 from monitor.config import XSource
 from monitor.model import RawMention, utcnow
 
-MAX_PAGES = 5
+PAGE_SIZE = 100
 SEARCH_REACH = timedelta(days=7) - timedelta(hours=1)
 """How old a ``since_id`` may be: recent search covers seven days (an hour's margin)."""
 SNOWFLAKE_EPOCH_MS = 1288834974657
 """Post ids are snowflakes: their top bits are milliseconds since this moment."""
-TWEET_FIELDS = "created_at,public_metrics,lang,author_id,conversation_id,note_tweet"
+TWEET_FIELDS = (
+    "created_at,public_metrics,lang,author_id,conversation_id,note_tweet,referenced_tweets"
+)
+EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 USER_FIELDS = "username,name,public_metrics,verified"
+REPOST_PREFIX = re.compile(r"RT @\w+: ")
+Engagement = tuple[int | None, int | None, int | None, int | None]
+"""A post's own likes, reposts (retweets and quotes), replies and views."""
+NO_ENGAGEMENT: Engagement = (0, 0, 0, 0)
 
 
 class XConnector:
@@ -52,84 +75,152 @@ class XConnector:
         seen = _post_id(cursor.cursor)
         params = {
             "query": self.config.query,
-            "max_results": "100",
+            "max_results": str(PAGE_SIZE),
             "tweet.fields": TWEET_FIELDS,
-            "expansions": "author_id",
+            "expansions": EXPANSIONS,
             "user.fields": USER_FIELDS,
         }
         if seen is not None and _posted_at(seen) > utcnow() - SEARCH_REACH:
             params["since_id"] = str(seen)
 
-        posts: dict[int, Json] = {}
         users: dict[str, Json] = {}
-        newest_ids = [] if seen is None else [seen]  # the cursor is the largest id of all
-        for _ in range(MAX_PAGES if seen is not None else 1):
-            data, page_users, meta = await self._page(client, params, token)
-            users.update(
-                (user["id"], user) for user in page_users if isinstance(user.get("id"), str)
-            )
-            for post in data:
-                post_id = _post_id(post.get("id"))
-                if post_id is not None and (seen is None or post_id > seen):
-                    posts.setdefault(post_id, post)
-            if (page_newest := _post_id(meta.get("newest_id"))) is not None:
-                newest_ids.append(page_newest)
-            next_token = meta.get("next_token")
-            if not (isinstance(next_token, str) and next_token):
-                break
-            params["next_token"] = next_token
-
-        mentions = [self._mention(post_id, post, users) for post_id, post in posts.items()]
-        cursor_id = max([*newest_ids, *posts], default=None)
+        referenced: dict[str, Json] = {}
+        paged = await page_back(
+            self.name,
+            lambda query: self._page(client, query, token, users, referenced),
+            params,
+            is_new=lambda item: seen is None or item.order > seen,
+            resuming=seen is not None,
+            max_pages=self.config.max_pages,
+            page_size=PAGE_SIZE,
+        )
+        mentions = [self._mention(item.id, item.data, users, referenced) for item in paged.items]
+        newest = max((int(item.id) for item in paged.items), default=seen)  # all new are newer
         return PollResult(
-            mentions=mentions, cursor=Cursor(cursor=None if cursor_id is None else str(cursor_id))
+            mentions=mentions,
+            cursor=Cursor(cursor=None if newest is None else str(newest)),
+            truncated=paged.truncated,
+            rest=paged.rest,
         )
 
     async def _page(
-        self, client: httpx.AsyncClient, params: dict[str, str], token: str
-    ) -> tuple[list[Json], list[Json], Json]:
-        """One page of results: posts, their authors and the paging metadata."""
+        self,
+        client: httpx.AsyncClient,
+        params: dict[str, str],
+        token: str,
+        users: dict[str, Json],
+        referenced: dict[str, Json],
+    ) -> Page:
+        """One page of posts; the users and posts they refer to are added to ``users`` and
+        ``referenced``."""
         url = f"{self.config.base_url.rstrip('/')}/tweets/search/recent"
-        body = await fetch_json(
+        response = await fetch_json_page(
             client, url, params=params, headers={"Authorization": f"Bearer {token}"}
         )
+        body = response.body
         if not isinstance(body, dict):
             raise malformed(url, "an object")
         data = body.get("data", [])  # absent when nothing matched
         includes = body.get("includes", {})
-        users = includes.get("users", []) if isinstance(includes, dict) else None
+        if not isinstance(includes, dict):
+            raise malformed(url, "'includes' as an object")
+        page_users, page_referenced = includes.get("users", []), includes.get("tweets", [])
         meta = body.get("meta", {})
         if not objects(data):
             raise malformed(url, "'data' as a list of posts")
-        if not objects(users):
+        if not objects(page_users):
             raise malformed(url, "'includes.users' as a list of users")
+        if not objects(page_referenced):
+            raise malformed(url, "'includes.tweets' as a list of posts")
         if not isinstance(meta, dict):
             raise malformed(url, "'meta' as an object")
-        return data, users, meta
+        users.update(_by_id(page_users))
+        referenced.update(_by_id(page_referenced))
+        next_token = string(meta, "next_token")
+        return Page(
+            items=[
+                Item(post_id, str(post_id), post)
+                for post in data
+                if (post_id := _post_id(post.get("id"))) is not None
+            ],
+            next={**params, "next_token": next_token} if next_token else None,
+            headers=response.headers,
+        )
 
-    def _mention(self, post_id: int, post: Json, users: dict[str, Json]) -> RawMention:
+    def _mention(
+        self, post_id: str, post: Json, users: Mapping[str, Json], referenced: Mapping[str, Json]
+    ) -> RawMention:
         user = users.get(string(post, "author_id") or "", {})
         username = string(user, "username")
-        metrics = obj(post, "public_metrics")
-        shares = [count(metrics.get(key)) for key in ("retweet_count", "quote_count")]
-        known_shares = [count for count in shares if count is not None]
-        text = string(obj(post, "note_tweet"), "text") or string(post, "text") or ""
+        links = _references(post)
+        extra: dict[str, str] = {}
+        for kind, other_id in links.items():
+            author = users.get(string(referenced.get(other_id, {}), "author_id") or "", {})
+            extra[f"{kind}_id"] = other_id
+            extra[f"{kind}_url"] = _url(other_id, string(author, "username"))
+        text = _text(post)
+        original = referenced.get(links.get("retweeted", ""))
+        if original is not None:
+            prefix = REPOST_PREFIX.match(text)
+            text = (prefix[0] if prefix else "") + _text(original)
+        likes, reposts, replies, views = (
+            NO_ENGAGEMENT if "retweeted" in links else _engagement(post)
+        )
         language = string(post, "lang")
         return RawMention(
             source=self.name,
             source_type=self.type,
-            external_id=str(post_id),
-            url=f"https://x.com/{username or 'i/web'}/status/{post_id}",
+            external_id=post_id,
+            url=_url(post_id, username),
             text=html.unescape(text),  # X escapes &, < and > in post text
             author=f"@{username}" if username else None,
             author_followers=count(obj(user, "public_metrics").get("followers_count")),
-            likes=count(metrics.get("like_count")),
-            reposts=sum(known_shares) if known_shares else None,
-            replies=count(metrics.get("reply_count")),
-            views=count(metrics.get("impression_count")),
             language=None if language == "und" else language,
             published_at=parse_time(string(post, "created_at")),
+            likes=likes,
+            reposts=reposts,
+            replies=replies,
+            views=views,
+            extra=extra,
         )
+
+
+def _engagement(post: Json) -> Engagement:
+    metrics = obj(post, "public_metrics")
+    shares = [count(metrics.get(key)) for key in ("retweet_count", "quote_count")]
+    known_shares = [share for share in shares if share is not None]
+    return (
+        count(metrics.get("like_count")),
+        sum(known_shares) if known_shares else None,
+        count(metrics.get("reply_count")),
+        count(metrics.get("impression_count")),
+    )
+
+
+def _references(post: Json) -> dict[str, str]:
+    """The posts ``post`` reposts (``retweeted``), quotes (``quoted``) or answers
+    (``replied_to``), by kind."""
+    links = post.get("referenced_tweets")
+    if not objects(links):
+        return {}
+    return {
+        kind: other_id
+        for link in links
+        if (kind := string(link, "type")) and (other_id := string(link, "id"))
+    }
+
+
+def _text(post: Json) -> str:
+    """A post's whole text: a long post's ``text`` is cut, its ``note_tweet`` is not."""
+    return string(obj(post, "note_tweet"), "text") or string(post, "text") or ""
+
+
+def _url(post_id: str, username: str | None) -> str:
+    return f"https://x.com/{username or 'i/web'}/status/{post_id}"
+
+
+def _by_id(items: list[Json]) -> dict[str, Json]:
+    return {item["id"]: item for item in items if isinstance(item.get("id"), str)}
 
 
 def _post_id(value: Any) -> int | None:

@@ -1,38 +1,88 @@
 """YouTube Data API v3: new videos that match a query, and the comments under them.
 
 A poll makes one ``search.list`` call for the videos published since the newest one seen, newest
-first.  That call costs 100 of the 10,000 quota units a project gets a day, so it is never paged
-(a poll sees at most ``max_videos`` new videos) and the default interval is 15 minutes.  When
-something new turned up, one ``videos.list`` and one ``channels.list`` call (1 unit each) add
-the view, like and comment counts and the channels' subscriber counts, and with ``comments`` one
-``commentThreads.list`` call (1 unit) per new video adds its newest top-level comments: a video's
-comments are read once, when the video is found.
+first, never paged: a poll sees at most ``max_videos`` new videos.  When something new turned
+up, one ``videos.list`` and one ``channels.list`` call add the view, like and comment counts and
+the channels' subscriber counts, and with ``comments`` one ``commentThreads.list`` call per new
+video that has comments adds its newest top-level comments.  A video's comments are read once,
+when the video is found, and only if its ``statistics.commentCount`` is above 0: a video
+without comments, with comments disabled (no ``commentCount``) or gone by the time its
+statistics are asked for (no statistics) would cost a unit for nothing.
 
-The API wants its key in the query string.  The HTTP layer strips query strings from every error
-message, so the key never reaches a log.  A 403 means the quota or rate limit is used up (or the
-key may not call this API); the HTTP layer does not hand over the body that says which, so every
-403 is reported as ``http_429`` with an hour's rest — except on a comment thread, where it means
-the video's comments are disabled and only that video's comments are skipped.
+Quota.  ``search.list`` costs 100 units, the others 1 (``UNITS``), from the key's project's
+``daily_quota`` (10,000 by default), which renews at midnight Pacific time.  A poll may spend
+``poll_quota`` = ``daily_quota × interval / 24 h`` units, so the day's ``24 h / interval``
+polls spend at most ``daily_quota``: every 30 minutes that is 208 units, 48 polls × 208 =
+9,984.  The search and the two statistics calls take 102 of them (the config refuses an
+interval whose share is smaller); what is left pays for comment threads, one unit a video
+(106 every 30 minutes, 2 every 15), and the comments of videos beyond it are not read (logged).
+
+Refusals.  The API wants its key in the query string; the HTTP layer strips query strings from
+every error message, so the key never reaches a log.  Google says why it refused a request
+(400 or 403) in the body's ``error.errors[].reason``, which the HTTP layer does not hand over,
+so the refused request is made once more to read it:
+
+- ``quotaExceeded``: the day's quota is spent.  The poll rests until it renews (``retry_after``);
+  if it happens while reading comments, the videos already found are kept and the poll asks
+  for the rest (``PollResult.rest``).
+- ``rateLimitExceeded``, ``userRateLimitExceeded``: too many requests at once; ``http_429``,
+  and the scheduler backs off.
+- ``commentsDisabled`` on a comment thread (or a 404): only that video's comments are skipped.
+- any other 403, or a key Google does not accept: ``auth``, naming the likely cause.  The
+  scheduler backs off exponentially up to an hour between polls, so a bad key costs two
+  requests an hour, not a retry storm.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import fetch_json, redact_url
-from connectors.payload import Json, count, html_to_text, obj, parse_time, string
+from connectors.payload import Json, count, html_to_text, obj, objects, parse_time, string
 from monitor.config import YouTubeSource
-from monitor.model import RawMention
+from monitor.model import RawMention, utcnow
+
+log = logging.getLogger(__name__)
 
 WATCH_URL = "https://www.youtube.com/watch"
-QUOTA_REST = 3600.0
-"""Seconds to wait after a 403: quotas reset daily, rate limits sooner."""
+UNITS = {"search": 100, "videos": 1, "channels": 1, "commentThreads": 1}
+"""Quota units each list call costs."""
+FIXED_UNITS = UNITS["search"] + UNITS["videos"] + UNITS["channels"]
+"""What a poll that finds videos spends before comments (``YouTubeSource`` checks its share
+covers it)."""
+QUOTA_DAY = ZoneInfo("America/Los_Angeles")
+"""YouTube's quota day runs from midnight to midnight Pacific time."""
+REASON_BYTES = 64_000
+REASON_DEADLINE = 30.0
+RATE_LIMITS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+CAUSES = {
+    "keyInvalid": "the API key is not valid",
+    "API_KEY_INVALID": "the API key is not valid",
+    "keyExpired": "the API key has expired",
+    "accessNotConfigured": "the YouTube Data API v3 is not enabled in the key's Google Cloud "
+    "project",
+    "SERVICE_DISABLED": "the YouTube Data API v3 is not enabled in the key's Google Cloud project",
+    "API_KEY_SERVICE_BLOCKED": "the key's API restrictions do not include the YouTube Data API v3",
+    "API_KEY_IP_ADDRESS_BLOCKED": "the key's IP address restrictions do not include this server",
+    "API_KEY_HTTP_REFERRER_BLOCKED": "the key is restricted to websites (HTTP referrers); a "
+    "server needs a key restricted to its IP addresses",
+    "forbidden": "the key is not allowed to make this request",
+}
+"""Why Google refuses a key, by the ``reason`` it gives."""
+UNKNOWN_CAUSE = (
+    "check that the API key is valid, that the YouTube Data API v3 is enabled in its project "
+    "and that the key's restrictions allow this server"
+)
 
 
 class YouTubeConnector:
@@ -49,20 +99,6 @@ class YouTubeConnector:
         key = os.environ.get(variable)
         if not key:
             raise SourceError("auth", f"environment variable {variable} is not set")
-        try:
-            return await self._poll(client, key, cursor)
-        except SourceError as error:
-            if _status(error) != 403:
-                raise
-            raise SourceError(
-                "http_429",
-                f"{error}: YouTube quota or rate limit exceeded (the default quota is 10,000 "
-                "units a day and every search costs 100), or the API key may not call the "
-                "YouTube Data API; trying again in an hour",
-                retry_after=QUOTA_REST,
-            ) from None
-
-    async def _poll(self, client: httpx.AsyncClient, key: str, cursor: Cursor) -> PollResult:
         since = parse_time(cursor.cursor)
         search = {
             "part": "snippet",
@@ -93,24 +129,58 @@ class YouTubeConnector:
         }
         subscribers = await self._subscribers(client, key, sorted(channels))
 
+        videos = {
+            video_id: self._video(video_id, snippet, details.get(video_id), subscribers)
+            for video_id, snippet in found.items()
+        }
+        published = [since, *(video.published_at for video in videos.values())]
+        newest = max((moment for moment in published if moment), default=None)
+        mentions, rest = await self._with_comments(client, key, videos)
+        return PollResult(
+            mentions=mentions, cursor=Cursor(cursor=_iso(newest) if newest else None), rest=rest
+        )
+
+    async def _with_comments(
+        self, client: httpx.AsyncClient, key: str, videos: dict[str, RawMention]
+    ) -> tuple[list[RawMention], float | None]:
+        """The videos, each followed by its newest comments while the poll's quota share
+        lasts, and the rest the API asked for if it refused to go on (quota spent)."""
         mentions: list[RawMention] = []
-        newest = since
-        for video_id, snippet in found.items():
-            video = self._video(video_id, snippet, details.get(video_id), subscribers)
+        calls = (self.config.poll_quota - FIXED_UNITS) // UNITS["commentThreads"]
+        unread: list[str] = []
+        why = f"this poll's share of the quota ({self.config.poll_quota} units) is spent"
+        rest = None
+        for video_id, video in videos.items():
             mentions.append(video)
-            if video.published_at and (newest is None or video.published_at > newest):
-                newest = video.published_at
-            # A video known to have no comments yet is not worth a quota unit.
-            if self.config.comments and video.replies != 0:
+            if not (self.config.comments and video.replies):  # none, disabled or gone
+                continue
+            if calls <= 0:
+                unread.append(video_id)
+                continue
+            calls -= 1
+            try:
                 mentions += await self._comments(client, key, video_id)
-        return PollResult(mentions=mentions, cursor=Cursor(cursor=_iso(newest) if newest else None))
+            except SourceError as error:
+                if error.kind != "http_429":
+                    raise
+                unread.append(video_id)
+                calls, why, rest = 0, str(error), error.retry_after
+        if unread:
+            log.warning(
+                "comments not read source=%s videos=%s: %s", self.name, ",".join(unread), why
+            )
+        return mentions, rest
 
     async def _list(
         self, client: httpx.AsyncClient, key: str, endpoint: str, params: dict[str, str]
     ) -> list[Json]:
         """The ``items`` of one API list call."""
         url = f"{self.config.base_url.rstrip('/')}/{endpoint}"
-        body = await fetch_json(client, url, params={**params, "key": key})
+        query = {**params, "key": key}
+        try:
+            body = await fetch_json(client, url, params=query)
+        except SourceError as error:
+            raise await _explained(error, client, url, query) from None
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise SourceError(
@@ -146,8 +216,7 @@ class YouTubeConnector:
         try:
             threads = await self._list(client, key, "commentThreads", params)
         except SourceError as error:
-            # commentsDisabled (403) or videoNotFound (404) concern this video alone; a bad key
-            # or an exhausted quota has already failed the search.
+            # commentsDisabled (403) or videoNotFound (404) concern this video alone.
             if error.kind == "http_4xx":
                 return []
             raise
@@ -200,6 +269,70 @@ class YouTubeConnector:
             replies=count(snippet.get("totalReplyCount")),
             published_at=parse_time(string(comment, "publishedAt")),
         )
+
+
+async def _explained(
+    error: SourceError, client: httpx.AsyncClient, url: str, params: dict[str, str]
+) -> SourceError:
+    """``error`` told by the reason Google gives for a refusal (400, 403); see the module's
+    docstring.  Other errors, and a 400 that is not about the key, are returned as they are."""
+    status = _status(error)
+    if status not in (400, 403):
+        return error
+    reasons = await _reasons(client, url, params)
+    given = f"{error} ({', '.join(reasons) or 'no reason given'})"
+    if "quotaExceeded" in reasons:
+        return SourceError(
+            "http_429",
+            f"{given}: the YouTube API quota of the key's project is spent for today; resting "
+            "until it renews at midnight Pacific time (lower daily_quota if other programs or "
+            "sources use the same key)",
+            retry_after=until_quota_renews(),
+        )
+    if RATE_LIMITS.intersection(reasons):
+        return SourceError("http_429", f"{given}: too many requests in a short time")
+    if "commentsDisabled" in reasons:
+        return error
+    cause = next((CAUSES[reason] for reason in reasons if reason in CAUSES), None)
+    if cause is None and status == 400:
+        return error
+    return SourceError("auth", f"{given}: {cause or UNKNOWN_CAUSE}")
+
+
+async def _reasons(client: httpx.AsyncClient, url: str, params: dict[str, str]) -> list[str]:
+    """Why Google refused a request, most specific first: the ``reason`` of each entry of the
+    refusal's ``error.details`` (where newer responses name it, ``API_KEY_INVALID``) and
+    ``error.errors`` (``keyInvalid``, or a generic ``forbidden``), read by asking again; empty
+    when the answer is not a readable refusal.  The body is capped and the exchange bounded."""
+    try:
+        async with (
+            asyncio.timeout(REASON_DEADLINE),
+            client.stream("GET", url, params=params) as response,
+        ):
+            if response.status_code < 400:
+                return []
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > REASON_BYTES:
+                    return []
+        refusal = json.loads(body)
+    except (httpx.HTTPError, SourceError, TimeoutError, ValueError):
+        return []
+    error = obj(refusal, "error") if isinstance(refusal, dict) else {}
+    reasons: list[str] = []
+    for key in ("details", "errors"):
+        if objects(entries := error.get(key)):
+            reasons += [reason for entry in entries if (reason := string(entry, "reason"))]
+    return list(dict.fromkeys(reasons))
+
+
+def until_quota_renews(now: datetime | None = None) -> float:
+    """Seconds until YouTube renews the daily quota, at the next midnight Pacific time (a
+    minute's margin).  Days are 23 or 25 hours long when the clocks change."""
+    local = (now or utcnow()).astimezone(QUOTA_DAY)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=QUOTA_DAY)
+    return (midnight.astimezone(UTC) - local.astimezone(UTC)).total_seconds() + 60
 
 
 def _status(error: SourceError) -> int | None:

@@ -89,12 +89,24 @@ def test_google_alerts_atom(httpserver: HTTPServer) -> None:
         "Acme opens new anvil factory in Ohio. "
         "The Acme Corporation said on Monday it will open a factory & hire 300 people ..."
     )
-    assert first.author == "Google Alert - Acme"  # entries have an empty <author><name/>
+    # Entries have an empty <author><name/>, and the feed's title is the alert's name ("Google
+    # Alert - Acme"), the same for every article: the author is the site the article is on.
+    assert first.author == "example.com"
     assert first.published_at == datetime(2024, 6, 3, 8, 12, tzinfo=UTC)
     assert first.language is None
 
     assert second.url == "https://forum.example.org/t/acme-support/981"
+    assert second.author == "forum.example.org"
     assert second.text.endswith("I have been on hold with Acme for two hours …")
+
+
+def test_other_feeds_keep_their_authors_when_they_link_through_google(
+    httpserver: HTTPServer,
+) -> None:
+    [item] = poll(serve(httpserver, "newsletter.xml")).mentions
+
+    assert item.url == "https://markets.example.com/acme-recall-cost"
+    assert item.author == "Jo Editor"
 
 
 def test_youtube_channel_feed(httpserver: HTTPServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pytest_httpserver import HTTPServer
@@ -227,3 +228,31 @@ def test_run_once_with_every_keyless_social_source(httpserver: HTTPServer, tmp_p
     storage.close()
     assert by_brand == {"Crestfield": 3, "Quillbox": 3, "Gridline": 2}
     assert len(triaged) == 3  # every stored mention was triaged
+
+
+def test_a_spent_rate_limit_window_rests_the_source_until_its_reset(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    import json
+
+    from monitor.scheduler import _backing_off
+
+    listing = {"kind": "Listing", "data": {"after": None, "children": [], "dist": 0}}
+    httpserver.expect_request("/search.json").respond_with_data(
+        json.dumps(listing),
+        content_type="application/json",
+        headers={"x-ratelimit-remaining": "0.0", "x-ratelimit-reset": "600"},
+    )
+    db = tmp_path / "brandmon.db"
+    config = tmp_path / "brandmon.toml"
+    only_reddit = SOCIAL.split('[[sources]]\nname = "hn"')[0]
+    config.write_text(only_reddit.format(db=db, base=httpserver.url_for("").rstrip("/")))
+    result = CliRunner().invoke(app, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    storage = Storage(f"sqlite:///{db}")
+    state = storage.source_state("reddit")
+    storage.close()
+    assert state is not None and state.next_poll is not None and state.last_poll is not None
+    rest = (state.next_poll - state.last_poll).total_seconds()
+    assert 590 <= rest <= 610  # until Reddit's reset, not the 5-minute interval
+    assert _backing_off(state, timedelta(minutes=5))  # the scheduled polls skip it meanwhile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import UTC, datetime
 from itertools import count
@@ -28,6 +29,14 @@ NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 FIRST, UNDETERMINED, LONG = "1797568909931458577", "1797564199728066577", "1797556851307458577"
 NEWER, NEWER_ON_PAGE_2 = "1797589172614082577", "1797580272300994577"
 PAGE_2 = "b26v89c19zqg8o3frr6xo6mybjcq"
+REPOST_OF_LONG, QUOTE, REPLY, REPOST_OF_GONE = (
+    "1797591559173046849",
+    "1797591810831286849",
+    "1797592062489526849",
+    "1797592314147766849",
+)
+GONE = "1797538710942646849"  # deleted: X lists it under "errors", not in includes.tweets
+BURST = 250  # new posts since FIRST: three pages of up to 100
 
 
 @pytest.fixture(autouse=True)
@@ -119,8 +128,10 @@ def test_request_of_a_first_poll(httpserver: HTTPServer) -> None:
     assert dict(request.args) == {
         "query": "acme -is:retweet",
         "max_results": "100",
-        "tweet.fields": "created_at,public_metrics,lang,author_id,conversation_id,note_tweet",
-        "expansions": "author_id",
+        "tweet.fields": (
+            "created_at,public_metrics,lang,author_id,conversation_id,note_tweet,referenced_tweets"
+        ),
+        "expansions": "author_id,referenced_tweets.id,referenced_tweets.id.author_id",
         "user.fields": "username,name,public_metrics,verified",
     }
 
@@ -146,12 +157,75 @@ def test_second_poll_asks_since_the_newest_post_and_follows_pages(httpserver: HT
     assert "next_token" not in page_1
     assert page_2["next_token"] == PAGE_2
     assert second.cursor == Cursor(cursor=NEWER)
+    assert (second.truncated, second.rest) == (None, None)
 
 
 def test_nothing_new_keeps_the_cursor(httpserver: HTTPServer) -> None:
     serve(httpserver, "empty.json")  # no "data" key at all
     assert poll(httpserver, Cursor(cursor=FIRST)) == PollResult(cursor=Cursor(cursor=FIRST))
     assert poll(httpserver).cursor == Cursor()
+
+
+def burst_page(ids: list[int], next_token: str | None) -> bytes:
+    """A page of a burst of new posts, each shaped like the first post of ``search.json``."""
+    search = json.loads(fixture("search.json"))
+    template, author = search["data"][0], search["includes"]["users"][0]
+    posts = [
+        template
+        | {
+            "id": str(post_id),
+            "edit_history_tweet_ids": [str(post_id)],
+            "conversation_id": str(post_id),
+            "created_at": connectors.x._posted_at(post_id).isoformat().replace("+00:00", "Z"),
+        }
+        for post_id in ids
+    ]
+    meta = {"newest_id": str(ids[0]), "oldest_id": str(ids[-1]), "result_count": len(ids)}
+    if next_token:
+        meta["next_token"] = next_token
+    return json.dumps({"data": posts, "includes": {"users": [author]}, "meta": meta}).encode()
+
+
+def serve_burst(server: HTTPServer, headers: dict[str, str] | None = None) -> list[str]:
+    """``BURST`` posts newer than FIRST, newest first, 100 a page; returns their ids."""
+    ids = [int(FIRST) + (n << 32) for n in range(BURST, 0, -1)]  # about a second apart
+    pages = {None: (ids[:100], "p2"), "p2": (ids[100:200], "p3"), "p3": (ids[200:], None)}
+
+    def page(request: Request) -> Response:
+        assert request.args["since_id"] == FIRST
+        chunk, next_token = pages[request.args.get("next_token")]
+        return Response(burst_page(chunk, next_token), content_type=JSON, headers=headers)
+
+    server.expect_request(SEARCH).respond_with_handler(page)
+    return [str(post_id) for post_id in ids]
+
+
+def test_a_burst_is_read_back_to_the_last_post_seen(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = serve_burst(httpserver)
+    result = poll(httpserver, Cursor(cursor=FIRST))
+
+    assert [m.external_id for m in result.mentions] == ids  # every post, once, newest first
+    assert [params.get("next_token") for params in searches(httpserver)] == [None, "p2", "p3"]
+    assert result.cursor == Cursor(cursor=ids[0])
+    assert (result.truncated, result.rest) == (None, None)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_max_pages_cuts_a_burst_short(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = serve_burst(httpserver)
+    result = poll(httpserver, Cursor(cursor=FIRST), max_pages=2)
+
+    assert len(httpserver.log) == 2
+    assert [m.external_id for m in result.mentions] == ids[:200]
+    assert result.truncated == 100  # at least the page not read
+    assert result.cursor == Cursor(cursor=ids[0])
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "source=x-acme" in warning.getMessage()
+    assert "max_pages" in warning.getMessage()
 
 
 def test_pagination_is_bounded(httpserver: HTTPServer) -> None:
@@ -165,9 +239,57 @@ def test_pagination_is_bounded(httpserver: HTTPServer) -> None:
     httpserver.expect_request(SEARCH).respond_with_handler(endless)
     result = poll(httpserver, Cursor(cursor=NEWER))
 
-    assert len(httpserver.log) == 5
-    assert len(result.mentions) == 5
-    assert result.cursor == Cursor(cursor=str(int(NEWER) + 5))  # the largest id seen
+    assert len(httpserver.log) == 10  # max_pages' default
+    assert len(result.mentions) == 10
+    assert result.truncated == 100
+    assert result.cursor == Cursor(cursor=str(int(NEWER) + 10))  # the largest id seen
+
+
+def test_max_pages_is_at_least_one() -> None:
+    with pytest.raises(ValueError, match="max_pages"):
+        XSource.model_validate({"name": "x", "type": "x", "query": "acme", "max_pages": 0})
+
+
+def rate_limit(remaining: int, reset_in: int) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": "60",
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(int(time.time()) + reset_in),
+    }
+
+
+def test_a_spent_rate_limit_window_stops_paging_and_asks_for_a_rest(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = serve_burst(httpserver, headers=rate_limit(0, 300))
+    result = poll(httpserver, Cursor(cursor=FIRST))
+
+    assert len(httpserver.log) == 1  # the next page would be refused with a 429
+    assert [m.external_id for m in result.mentions] == ids[:100]
+    assert result.truncated == 100
+    assert result.rest is not None and 299 <= result.rest <= 302
+    assert result.cursor == Cursor(cursor=ids[0])
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "source=x-acme" in warning.getMessage()
+    assert "rate_limit" in warning.getMessage()
+
+
+def test_a_spent_window_on_the_last_page_asks_for_a_rest_only(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(SEARCH).respond_with_data(
+        fixture("search.json"), content_type=JSON, headers=rate_limit(0, 120)
+    )
+    result = poll(httpserver)  # a first poll takes one page
+
+    assert result.truncated is None
+    assert result.rest is not None and 119 <= result.rest <= 122
+
+
+def test_requests_left_in_the_window_ask_for_no_rest(httpserver: HTTPServer) -> None:
+    ids = serve_burst(httpserver, headers=rate_limit(57, 600))
+    result = poll(httpserver, Cursor(cursor=FIRST))
+
+    assert len(result.mentions) == len(ids)
+    assert (result.truncated, result.rest) == (None, None)
 
 
 def test_a_cursor_older_than_the_search_window_is_not_sent(
@@ -180,9 +302,80 @@ def test_a_cursor_older_than_the_search_window_is_not_sent(
 
     result = poll(httpserver, Cursor(cursor=UNDETERMINED))
 
-    assert "since_id" not in searches(httpserver)[0]
+    # UNDETERMINED is on the first page: paging stops there, although a next_token is offered.
+    [search] = searches(httpserver)
+    assert "since_id" not in search
     assert [m.external_id for m in result.mentions] == [FIRST]
     assert result.cursor == Cursor(cursor=FIRST)
+    assert result.truncated is None
+
+
+# --- reposts, quotes and replies ---------------------------------------------------------------
+
+
+def test_a_repost_is_its_reposter_s_post_with_the_original_s_full_text(
+    httpserver: HTTPServer,
+) -> None:
+    serve(httpserver, "references.json")
+    mentions = {m.external_id: m for m in poll(httpserver).mentions}
+    repost = mentions[REPOST_OF_LONG]
+
+    # The whole note, not the truncated "RT @wile_e: Long thread … a look at…".
+    assert repost.text.startswith("RT @wile_e: Long thread on the Acme recall")
+    assert repost.text.endswith("bought in 2023. Short answer: no refunds.")
+    assert repost.url == f"https://x.com/coyote_fan/status/{REPOST_OF_LONG}"
+    assert (repost.author, repost.author_followers) == ("@coyote_fan", 12)
+    # X reports the original's 2,400 reposts and 9,800 likes on every repost: not its own.
+    assert (repost.likes, repost.reposts, repost.replies, repost.views) == (0, 0, 0, 0)
+    assert repost.extra == {
+        "retweeted_id": LONG,
+        "retweeted_url": f"https://x.com/wile_e/status/{LONG}",
+    }
+    assert repost.language == "en"
+    assert repost.published_at == datetime(2024, 6, 3, 11, 30, tzinfo=UTC)
+
+
+def test_a_repost_of_a_deleted_post_keeps_its_own_text(httpserver: HTTPServer) -> None:
+    serve(httpserver, "references.json")
+    mentions = {m.external_id: m for m in poll(httpserver).mentions}
+    repost = mentions[REPOST_OF_GONE]
+
+    assert repost.text == (
+        "RT @anvil_truth: Acme anvils fall faster than advertised & nobody at Acme will say "
+        "why. Thread 🧵"
+    )
+    assert (repost.author, repost.author_followers) == ("@meep", 1204)
+    assert (repost.likes, repost.reposts, repost.replies, repost.views) == (0, 0, 0, 0)
+    assert repost.extra == {
+        "retweeted_id": GONE,
+        "retweeted_url": f"https://x.com/i/web/status/{GONE}",
+    }
+
+
+def test_quotes_and_replies_are_their_authors_own_posts(httpserver: HTTPServer) -> None:
+    serve(httpserver, "references.json")
+    mentions = {m.external_id: m for m in poll(httpserver).mentions}
+    quote, reply = mentions[QUOTE], mentions[REPLY]
+
+    assert (
+        quote.text == "This is why I sent mine back. Acme, fix your brakes https://t.co/Qm8RtZp2Lx"
+    )
+    assert (quote.author, quote.author_followers) == ("@meep", 1204)
+    assert (quote.likes, quote.reposts, quote.replies, quote.views) == (6, 1, 2, 388)
+    assert quote.extra == {
+        "quoted_id": FIRST,
+        "quoted_url": f"https://x.com/roadrunner/status/{FIRST}",
+    }
+
+    assert reply.text == "@roadrunner @AcmeSupport same here, three weeks and still no refund"
+    assert (reply.author, reply.author_followers) == ("@samc", 58)
+    assert (reply.likes, reply.reposts, reply.replies, reply.views) == (4, 0, 1, 96)
+    assert reply.extra == {
+        "replied_to_id": FIRST,
+        "replied_to_url": f"https://x.com/roadrunner/status/{FIRST}",
+    }
+    # The posts they refer to are context, not results: not mentions of their own.
+    assert FIRST not in mentions and LONG not in mentions
 
 
 # --- rate limits and HTTP failures -------------------------------------------------------------
@@ -230,9 +423,20 @@ def test_http_errors(httpserver: HTTPServer, status: int, kind: str) -> None:
         b'{"data": {"id": "1"}}',
         b'{"data": ["1797568909931458577"]}',
         b'{"data": [], "includes": {"users": {"id": "1"}}}',
+        b'{"data": [], "includes": {"tweets": "1797568909931458577"}}',
+        b'{"data": [], "includes": []}',
         b'{"data": [], "meta": ["newest_id"]}',
     ],
-    ids=["html", "list", "data-object", "data-of-strings", "users-object", "meta-list"],
+    ids=[
+        "html",
+        "list",
+        "data-object",
+        "data-of-strings",
+        "users-object",
+        "tweets-string",
+        "includes-list",
+        "meta-list",
+    ],
 )
 def test_wrong_shape_is_malformed(httpserver: HTTPServer, body: bytes) -> None:
     httpserver.expect_request(SEARCH).respond_with_data(body, content_type=JSON)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+import connectors.youtube
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import make_client
-from connectors.youtube import YouTubeConnector
+from connectors.youtube import FIXED_UNITS, YouTubeConnector, until_quota_renews
 from monitor.config import YouTubeSource
+from monitor.scheduler import backoff
 
 FIXTURES = Path(__file__).parent / "fixtures" / "youtube"
 JSON = "application/json; charset=UTF-8"
@@ -33,11 +37,15 @@ GADGET, SKATE, GONE_CHANNEL = (
     "UCskateTalk0000000000000",
     "UCgoneChannel00000000000",
 )
+BUSY = ["Fh3Kx9LmQ2w", "Vb8Nw4TzR1e", "Jd6Pq2WsX7u"]  # three new videos, all commented
+NOW = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # 03:00 in California
+UNTIL_MIDNIGHT_PACIFIC = 21 * 3600 + 60  # with a minute's margin
 
 
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YOUTUBE_API_KEY", KEY)
+    monkeypatch.setattr(connectors.youtube, "utcnow", lambda: NOW)
 
 
 def fixture(name: str) -> bytes:
@@ -72,9 +80,15 @@ def respond(server: HTTPServer, endpoint: str, name: str, *, once: bool = False)
 def comment_threads(request: Request) -> Response:
     if request.args["videoId"] == REVIEW:
         return Response(fixture("comment_threads.json"), content_type=JSON)
-    if request.args["videoId"] == ANKLE:
-        return Response(fixture("comments_disabled.json"), status=403, content_type=JSON)
     return Response('{"kind": "youtube#commentThreadListResponse", "items": []}', content_type=JSON)
+
+
+def refuse(server: HTTPServer, endpoint: str, name: str) -> None:
+    """Answer every call to ``endpoint`` with the refusal in fixture ``name``."""
+    status = 400 if name.startswith(("key_invalid", "invalid_")) else 403
+    server.expect_request(f"{API}/{endpoint}").respond_with_data(
+        fixture(name), status=status, content_type=JSON
+    )
 
 
 def serve(server: HTTPServer) -> None:
@@ -100,7 +114,7 @@ def test_videos_and_their_comments(httpserver: HTTPServer) -> None:
         f"yt:{REVIEW}",
         "yt-comment:UgxKREWxIgDrw8w2e_Z4AaABAg",
         "yt-comment:UgyZ9pQxLm3nT5vR1wK4AaABAg",  # the thread without an id is skipped
-        f"yt:{ANKLE}",  # comments disabled: the poll goes on
+        f"yt:{ANKLE}",  # comments disabled (no commentCount): not asked for
         f"yt:{UNBOXING}",
         f"yt:{GONE}",  # the search result without a videoId is skipped
     ]
@@ -165,10 +179,11 @@ def test_requests_of_a_first_poll(httpserver: HTTPServer) -> None:
     assert requests(httpserver, "channels") == [
         {"part": "statistics", "id": f"{GADGET},{GONE_CHANNEL},{SKATE}", "key": KEY}
     ]
-    threads = requests(httpserver, "commentThreads")
-    # Not for the video whose commentCount is "0".
-    assert [params.pop("videoId") for params in threads] == [REVIEW, ANKLE, GONE]
-    assert threads == [{"part": "snippet", "order": "time", "maxResults": "50", "key": KEY}] * 3
+    # Only for the video with comments: not for a commentCount of "0", nor for a video whose
+    # comments are disabled (no commentCount) or that is gone (no statistics at all).
+    assert requests(httpserver, "commentThreads") == [
+        {"part": "snippet", "videoId": REVIEW, "order": "time", "maxResults": "50", "key": KEY}
+    ]
 
 
 def test_second_poll_asks_for_newer_videos_only(httpserver: HTTPServer) -> None:
@@ -222,31 +237,176 @@ def test_a_failing_comment_thread_other_than_4xx_fails_the_poll(httpserver: HTTP
     assert poll_error(httpserver).kind == "http_5xx"
 
 
-# --- quota and HTTP failures -------------------------------------------------------------------
+def test_comments_disabled_since_they_were_counted_skip_that_video_only(
+    httpserver: HTTPServer,
+) -> None:
+    respond(httpserver, "search", "search.json")
+    respond(httpserver, "videos", "videos.json")
+    respond(httpserver, "channels", "channels.json")
+    refuse(httpserver, "commentThreads", "comments_disabled.json")
+
+    result = poll(httpserver)
+
+    assert [m.external_id for m in result.mentions] == [
+        f"yt:{v}" for v in (REVIEW, ANKLE, UNBOXING, GONE)
+    ]
+    assert result.rest is None
+    # Asked once more to read why: commentsDisabled.
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [REVIEW, REVIEW]
+
+
+# --- the quota budget --------------------------------------------------------------------------
+
+
+def serve_busy(server: HTTPServer) -> None:
+    respond(server, "search", "search_busy.json")
+    respond(server, "videos", "videos_busy.json")
+    respond(server, "channels", "channels.json")
+    server.expect_request(f"{API}/commentThreads").respond_with_handler(comment_threads)
+
+
+def test_a_poll_spends_at_most_its_share_of_the_daily_quota(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_busy(httpserver)
+    # Every 15 minutes a poll may spend 10,000 × 15 / 1,440 = 104 units: the search (100), the
+    # statistics of videos and channels (1 + 1) and two of the three comment threads.
+    result = poll(httpserver, interval="15m")
+
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == BUSY[:2]
+    assert [m.external_id for m in result.mentions] == [f"yt:{v}" for v in BUSY]
+    assert result.cursor == Cursor(cursor="2024-06-03T14:40:00Z")
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"videos={BUSY[2]}" in warning.getMessage()
+    assert "share of the quota (104 units)" in warning.getMessage()
+
+
+def test_a_larger_share_reads_every_video_s_comments(httpserver: HTTPServer) -> None:
+    serve_busy(httpserver)
+    poll(httpserver)  # every 30 minutes: 208 units, 106 of them for comment threads
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == BUSY
+
+
+def test_the_daily_quota_is_shared_out_between_the_day_s_polls() -> None:
+    def source(**options: object) -> YouTubeSource:
+        return YouTubeSource.model_validate(
+            {"name": "yt", "type": "youtube", "query": "acme"} | options
+        )
+
+    assert source().poll_quota == 208  # 10,000 × 30 / 1,440
+    assert source(daily_quota=5_000).poll_quota == 104
+    assert source(interval="15m").poll_quota == 104
+    # The shortest interval the config accepts covers what a poll must spend before comments.
+    assert source(interval="882s").poll_quota >= FIXED_UNITS
+    with pytest.raises(ValidationError) as caught:
+        source(interval="10m")
+    assert (
+        "a poll every 10m may spend 69 of the 10000 daily quota units, less than the 102 a poll "
+        "needs (a search costs 100): poll every 15m or more, or raise daily_quota"
+    ) in str(caught.value)
+    with pytest.raises(ValidationError, match="poll every 30m or more"):
+        source(daily_quota=5_000, interval="15m")
+
+
+# --- refusals and HTTP failures -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("endpoint", ["search", "videos"])
-def test_403_is_a_quota_back_off(httpserver: HTTPServer, endpoint: str) -> None:
-    httpserver.expect_request(f"{API}/{endpoint}").respond_with_data(
-        fixture("quota_exceeded.json"), status=403, content_type=JSON
-    )
+def test_quota_exceeded_rests_until_midnight_pacific_time(
+    httpserver: HTTPServer, endpoint: str
+) -> None:
+    refuse(httpserver, endpoint, "quota_exceeded.json")
     serve(httpserver)
 
     error = poll_error(httpserver)
 
-    assert (error.kind, error.retry_after) == ("http_429", 3600)
-    assert f"{API}/{endpoint}" in str(error)
-    assert "quota" in str(error)
+    assert (error.kind, error.retry_after) == ("http_429", UNTIL_MIDNIGHT_PACIFIC)
+    assert f"HTTP 403 from {httpserver.url_for(f'{API}/{endpoint}')} (quotaExceeded)" in str(error)
+    assert "quota of the key's project is spent for today" in str(error)
     assert "key=" not in str(error)
+    assert len(requests(httpserver, endpoint)) == 2  # asked once more to read why
 
 
-def test_other_4xx_is_not_mistaken_for_quota(httpserver: HTTPServer) -> None:
-    body = b'{"error": {"code": 400, "errors": [{"reason": "keyInvalid"}]}}'
-    httpserver.expect_request(f"{API}/search").respond_with_data(body, status=400)
+def test_quota_exceeded_while_reading_comments_keeps_the_videos(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    respond(httpserver, "search", "search_busy.json")
+    respond(httpserver, "videos", "videos_busy.json")
+    respond(httpserver, "channels", "channels.json")
+    refuse(httpserver, "commentThreads", "quota_exceeded.json")
+
+    result = poll(httpserver)
+
+    assert [m.external_id for m in result.mentions] == [f"yt:{v}" for v in BUSY]
+    assert result.cursor == Cursor(cursor="2024-06-03T14:40:00Z")
+    assert result.rest == UNTIL_MIDNIGHT_PACIFIC
+    # No further comment thread is asked for once the quota is known to be spent.
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [BUSY[0]] * 2
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"videos={','.join(BUSY)}" in warning.getMessage()
+
+
+def test_the_quota_day_ends_at_midnight_in_california() -> None:
+    assert until_quota_renews(NOW) == UNTIL_MIDNIGHT_PACIFIC
+    # 00:30 on the day the clocks go back (3 November 2024): that day has 25 hours.
+    assert until_quota_renews(datetime(2024, 11, 3, 7, 30, tzinfo=UTC)) == 24.5 * 3600 + 60
+    # 23:59 PST, in winter: a minute (plus the margin).
+    assert until_quota_renews(datetime(2024, 1, 16, 7, 59, tzinfo=UTC)) == 120
+
+
+@pytest.mark.parametrize(
+    ("name", "reasons", "cause"),
+    [
+        ("key_invalid.json", "API_KEY_INVALID, badRequest", "the API key is not valid"),
+        ("key_invalid_legacy.json", "keyInvalid", "the API key is not valid"),
+        (
+            "access_not_configured.json",
+            "SERVICE_DISABLED, accessNotConfigured",
+            "the YouTube Data API v3 is not enabled in the key's Google Cloud project",
+        ),
+        (
+            "referrer_blocked.json",
+            "API_KEY_HTTP_REFERRER_BLOCKED, forbidden",
+            "the key is restricted to websites (HTTP referrers)",
+        ),
+        ("forbidden.json", "forbidden", "the key is not allowed to make this request"),
+    ],
+)
+def test_a_refused_key_is_an_auth_error_naming_the_cause(
+    httpserver: HTTPServer, name: str, reasons: str, cause: str
+) -> None:
+    refuse(httpserver, "search", name)
 
     error = poll_error(httpserver)
 
+    assert error.kind == "auth"
+    assert f"({reasons}): {cause}" in str(error)
+    assert error.retry_after is None
+    # No Retry-After: the scheduler backs off exponentially, to at most an hour between tries.
+    interval = timedelta(minutes=30)
+    assert backoff(interval, 1, error.retry_after) >= 0.8 * interval
+    assert backoff(interval, 3, error.retry_after) <= timedelta(hours=1)
+
+
+def test_a_rate_limit_is_not_taken_for_the_quota(httpserver: HTTPServer) -> None:
+    refuse(httpserver, "search", "rate_limit_exceeded.json")
+    error = poll_error(httpserver)
+    assert (error.kind, error.retry_after) == ("http_429", None)
+    assert "(rateLimitExceeded): too many requests in a short time" in str(error)
+
+
+def test_a_bad_request_that_is_not_about_the_key_stays_http_4xx(httpserver: HTTPServer) -> None:
+    refuse(httpserver, "search", "invalid_search_filter.json")
+    error = poll_error(httpserver)
     assert (error.kind, error.retry_after) == ("http_4xx", None)
+    assert "HTTP 400" in str(error)
+
+
+def test_a_refusal_without_a_readable_reason(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(f"{API}/search").respond_with_data("<html>403</html>", status=403)
+    error = poll_error(httpserver)
+    assert error.kind == "auth"
+    assert "(no reason given): check that the API key is valid" in str(error)
 
 
 def test_429_carries_retry_after(httpserver: HTTPServer) -> None:
