@@ -267,7 +267,7 @@ class Pipeline:
                 "replies": raw.replies,
                 "views": raw.views,
                 "text": raw.text,
-                "language": found.sentiment.language or raw.language,
+                "language": raw.language or found.sentiment.language,  # the source knows best
                 "published_at": _published(raw, fetched_at, report),
                 "fetched_at": fetched_at,
                 "sentiment_compound": found.sentiment.compound,

@@ -403,3 +403,13 @@ def test_ingest_exits_1_when_the_database_refused_a_mention(db_url: str, tmp_pat
     result = ingest(db_url, tmp_path, lines)
     assert result.exit_code == 1, result.output
     assert "1 stored" in result.stdout and "1 not stored (see the errors above)" in result.stdout
+
+
+def test_the_language_a_source_gives_is_the_one_stored(storage: Storage) -> None:
+    # a French post written with English brand words: the guess might say English, the
+    # source (Bluesky langs, X lang, Mastodon language) says French and is right
+    pipeline = Pipeline(config_for("sqlite://"), storage)
+    text = "Acme support ticket closed without an answer"
+    pipeline.process([raw("fr", text, language="fr"), raw("guess", "Acme lost my parcel")])
+    languages = {m.external_id: m.language for m in storage.mentions()}
+    assert languages == {"fr": "fr", "guess": "en"}
