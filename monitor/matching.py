@@ -4,6 +4,10 @@ Terms and text are compared after NFKC + casefold.  Keywords and aliases match a
 except terms containing characters of scripts written without spaces (Chinese, Japanese, Korean,
 Thai, ...), which match as substrings.  Handles and hashtags match as ``@name`` / ``#name``
 tokens.  Any exclusion term in the text vetoes its brand.
+
+Only the first ``MATCHED_CHARS`` characters of a text are read (see ``monitor.scoring.limits``).
+Long runs of non-space characters are not cut: matching takes time linear in them, and a brand
+may be named inside a link or a run of Chinese.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from monitor.scoring.lexicon import PatternSet
+from monitor.scoring.limits import MATCHED_CHARS, head
 
 if TYPE_CHECKING:
     from monitor.config import BrandConfig
@@ -141,7 +146,7 @@ class BrandMatcher:
 
     def match(self, text: str) -> list[str]:
         """Names of the brands ``text`` mentions, in config order (may be several, may be empty)."""
-        folded = normalize(text)
+        folded = normalize(head(text, MATCHED_CHARS))
         found = []
         for index in sorted(map(int, self._candidates.matches(folded))):
             name, wanted, unwanted = self._brands[index]

@@ -4,7 +4,8 @@ Customer-service practice puts first what tolerates no delay — anything that c
 crisis — then account and technical questions and complaints, then requests to buy or book,
 then the rest; and a voice with a large audience before a small one.  ``triage`` applies that
 order with the rules of ``monitor/data/lexicon/triage.toml`` to a scored mention and returns its
-category and its priority, P1 (most urgent) to P4.
+category and its priority, P1 (most urgent) to P4.  Like scoring, it reads the first
+``SCORED_CHARS`` characters of the text (see ``monitor.scoring.limits``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from monitor.scoring.lexicon import PatternSet, normalise
+from monitor.scoring.lexicon import PatternSet
+from monitor.scoring.limits import scored_form
 from monitor.scoring.sentiment import Sentiment
 
 CATEGORIES = (
@@ -71,7 +73,7 @@ class Triager:
         negative = sentiment.label == "negative"
         # the phrase patterns are English; other languages have their keyword lists' kinds
         english = sentiment.language in (None, "en")
-        found = self._patterns.matches(normalise(text)) if english else set()
+        found = self._patterns.matches(scored_form(text)) if english else set()
         if rules & self._crisis_families or (negative and ("crisis" in rules or "crisis" in found)):
             return "crisis_risk"
         if rules & self._technical_families:

@@ -11,6 +11,8 @@ VADER is English only.  Text in another shipped language (Malay, Polish, Serbian
 Chinese, Spanish, German, French) is scored with that language's keyword list, and text in a
 language without a list gets a neutral score; both are marked ``confidence="low"``, never a
 confident neutral.  A multilingual model can replace this by implementing ``SentimentScorer``.
+
+Only the first ``SCORED_CHARS`` characters of a text are scored (see ``monitor.scoring.limits``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from monitor.scoring.lexicon import (
     EnglishRules,
     english_rules,
     keyword_lists,
-    normalise,
 )
+from monitor.scoring.limits import SCORED_CHARS, head, scored_form
 from monitor.scoring.sentiment import NEGATIVE_BELOW, POSITIVE_ABOVE, Sentiment, label_for
 from monitor.scoring.vader import Vader
 
@@ -60,10 +62,11 @@ class ComplaintAwareScorer:
         self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
     ) -> Sentiment:
         """Score ``text``; ``language`` is the source's own report of it, if any."""
+        text = head(text, SCORED_CHARS)
         if not text.strip():
             return Sentiment(compound=0.0, label="neutral", language=language)
         lang = detect_language(text, language)
-        normal = normalise(text)
+        normal = scored_form(text)
         if lang in (None, "en"):
             return self._english(text, normal, brands, known=lang == "en")
         keywords = self._keywords.get(lang)

@@ -5,6 +5,10 @@ lists for) decides, but only where it has to: it costs more than VADER does.  Mo
 settled by cheaper evidence first — a language the source itself reported, a script only one
 shipped language uses (Han, Hebrew, Cyrillic), common English words, or the words of one
 language's keyword list.
+
+It reads the first ``SCORED_CHARS`` characters, and lingua each run of non-space characters
+cut to its first ``WORD_CHARS`` (see ``monitor.scoring.limits``): lingua's time grows with the
+square of a word's length.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from functools import cache
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
 from monitor.scoring.lexicon import language_votes, normalise, trie_pattern
+from monitor.scoring.limits import SCORED_CHARS, head, short_runs
 
 SHIPPED = {
     Language.ENGLISH: "en",
@@ -191,6 +196,7 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     """
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
+    text = head(text, SCORED_CHARS)
     plain = text.isascii()  # no script to look for, no letter outside a-z
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
@@ -210,7 +216,7 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
             return language
     if ascii_only and english:
         return "en"
-    found = _detector().detect_language_of(words)
+    found = _detector().detect_language_of(short_runs(words))
     return SHIPPED.get(found) if found is not None else None
 
 

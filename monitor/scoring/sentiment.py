@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from monitor.scoring.limits import SCORED_CHARS, head
 from monitor.scoring.vader import Vader
 
 NEGATIVE_BELOW = -0.05
@@ -74,7 +75,9 @@ class VaderScorer:
     def score(
         self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
     ) -> Sentiment:
-        """Score ``text`` as English; empty or blank text is neutral 0.0."""
+        """Score the first ``SCORED_CHARS`` characters of ``text`` as English; empty or blank
+        text is neutral 0.0."""
+        text = head(text, SCORED_CHARS)
         if not text.strip():
             return Sentiment(compound=0.0, label="neutral")
         compound = float(self._analyzer.polarity_scores(text)["compound"])

@@ -5,11 +5,14 @@ change the result: it walks every character looking for emoji (there are none in
 lower-cases the whole text again for every word it checks for negation or idioms (so a long
 post costs quadratic time), and runs the full valence machinery for words that are not in its
 lexicon (they always score 0).  ``Vader`` skips exactly that work and nothing else; the test
-suite checks that it returns the same scores as the library on every text we have.
+suite checks that it returns the same scores as the library on every text we have.  Its "but"
+rule gives the library's results in O(n log n) instead of the library's quadratic time, which
+took 12 s on "but" and 10,000 emoji.
 """
 
 from __future__ import annotations
 
+import heapq
 import string
 
 from vaderSentiment.vaderSentiment import (
@@ -59,7 +62,7 @@ class Vader(SentimentIntensityAnalyzer):
             else:
                 sentiments.append(self._valence(i, words, lowered, cap_differs))
         if "but" in lowered:
-            sentiments = self._but_check(words, sentiments)
+            _but_check(sentiments, lowered.index("but"))
         return self.score_valence(sentiments, text)
 
     def _name_emoji(self, text: str) -> str:
@@ -104,6 +107,30 @@ class Vader(SentimentIntensityAnalyzer):
                 if start_i == 2:
                     valence = _special_idioms(valence, lowered, i)
         return self._least_check(valence, lowered, i)
+
+
+def _but_check(sentiments: list[float], but: int) -> None:
+    """VADER's ``_but_check``, in place: words before the first "but" count half, words after it
+    half as much again.
+
+    The library finds each word by its value (``list.index``), so a word whose value an earlier
+    word holds at that moment changes the earlier word instead; and searching costs a pass over
+    the list per word.  The same choices are made here with, for each value, a heap of the
+    positions that may hold it (checked when taken: a position's value changes).
+    """
+    holding: dict[float, list[int]] = {}
+    for position, value in enumerate(sentiments):
+        holding.setdefault(value, []).append(position)  # ascending: already a heap
+    for position in range(len(sentiments)):
+        value = sentiments[position]
+        heap = holding[value]
+        while sentiments[heap[0]] != value:
+            heapq.heappop(heap)
+        first = heap[0]  # where the library's sentiments.index(value) lands
+        if first != but:
+            changed = value * (0.5 if first < but else 1.5)
+            sentiments[first] = changed
+            heapq.heappush(holding.setdefault(changed, []), first)
 
 
 def _negated(lower: str) -> bool:
