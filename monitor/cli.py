@@ -128,18 +128,11 @@ def check_config(config: ConfigOption = None) -> None:
 
 
 def _require_source_secrets(config: Config) -> None:
-    """Exit 2 naming each enabled source whose secret's environment variable is unset: such a
-    source cannot run (a push endpoint would not even listen), so it is a start-up error."""
-    unset = [
-        (name, key, variable)
-        for name, key, variable in config.source_secrets()
-        if not os.environ.get(variable)
-    ]
-    for name, key, variable in unset:
-        err.print(
-            f"error: source {name}: environment variable {variable} ({key}) is not set",
-            markup=False,
-        )
+    """Exit 2 naming each enabled source whose secret's environment variable is unset: it is a
+    start-up error, not something to find in the logs later."""
+    unset = config.unset_source_secrets()
+    for message in unset:
+        err.print(f"error: {message}", markup=False)
     if unset:
         raise typer.Exit(2)
 

@@ -506,6 +506,15 @@ class Config(_Section):
             for key, variable in _secrets(source, "")
         ]
 
+    def unset_source_secrets(self) -> list[str]:
+        """One message per enabled source whose secret's environment variable is unset: such
+        a source cannot run (a push endpoint would not even listen)."""
+        return [
+            f"source {name}: environment variable {variable} ({key}) is not set"
+            for name, key, variable in self.source_secrets()
+            if not os.environ.get(variable)
+        ]
+
     def thresholds_for(self, brand: BrandConfig) -> DetectionConfig:
         """The ``[detection]`` settings with the brand's own overrides applied."""
         if not brand.detection:

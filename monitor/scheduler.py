@@ -282,6 +282,9 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload failed, keeping the running config: %s", exc)
             return False
+        if unset := config.unset_source_secrets():
+            log.error("reload failed, keeping the running config: %s", "; ".join(unset))
+            return False
         if config.storage.url != self.config.storage.url:
             log.warning("reload: [storage] changes take effect after a restart")
             config = config.model_copy(update={"storage": self.config.storage})

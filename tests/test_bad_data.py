@@ -413,3 +413,16 @@ def test_the_language_a_source_gives_is_the_one_stored(storage: Storage) -> None
     pipeline.process([raw("fr", text, language="fr"), raw("guess", "Acme lost my parcel")])
     languages = {m.external_id: m.language for m in storage.mentions()}
     assert languages == {"fr": "fr", "guess": "en"}
+
+
+def test_a_reload_that_would_lose_a_sources_secret_keeps_the_running_config(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEST_BAD_DATA_SECRET", "unused")
+    path = tmp_path / "brandmon.toml"
+    path.write_text(CONFIG.format(db="sqlite://"))
+    daemon = Daemon(config_for("sqlite://"), storage, config_path=path)
+    path.write_text(CONFIG.format(db="sqlite://").replace("TEST_BAD_DATA_SECRET", "NOT_SET_HERE"))
+    assert daemon.reload() is False
+    assert [p.source.name for p in daemon.pollers] == ["news"]
+    assert daemon.config.sources[1].secret_env == "TEST_BAD_DATA_SECRET"  # type: ignore[union-attr]
