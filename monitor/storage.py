@@ -99,6 +99,9 @@ class Activity:
     negative_reach: float = 0.0
 
 
+SCHEMA_LOCK = 0x6272616E64  # "brand": the advisory lock key that serialises schema creation
+
+
 class Storage:
     """All reads and writes of brandmon's tables."""
 
@@ -120,7 +123,13 @@ class Storage:
             self._mention_columns.append((name, convert))
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Create what is missing of the schema.  On PostgreSQL this runs under a transaction-
+        level advisory lock, so instances starting at the same instant on an empty database
+        create it one after the other instead of colliding (``pg_type`` unique violations)."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            SQLModel.metadata.create_all(connection)
         self._index_source_ids()
 
     def _index_source_ids(self) -> None:

@@ -250,3 +250,36 @@ def test_a_lost_database_is_not_taken_for_a_bad_row(
         storage.add_mentions([mention(str(i), minutes=i) for i in range(7)], failed=failed)
     assert failed == []
     assert len(storage.mentions()) == 3  # the first batch's own transaction was committed
+
+
+def test_instances_starting_together_on_an_empty_database_all_come_up(pg_url: str) -> None:
+    import threading
+
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    engine = create_engine(pg_url)
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def come_up() -> None:
+        storage = Storage(pg_url)
+        try:
+            start.wait()
+            storage.create_schema()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            storage.close()
+
+    threads = [threading.Thread(target=come_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    storage = Storage(pg_url)
+    assert storage.mentions() == []  # the schema is there, once
+    storage.close()
