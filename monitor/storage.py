@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, func, inspect, or_, select, update
+from sqlalchemy import DateTime, Engine, delete, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
@@ -374,9 +374,11 @@ class Storage:
         """Take the lease ``name`` for ``ttl`` unless another owner holds an unexpired one.
 
         One conditional UPDATE decides, so of several instances racing for it exactly one wins
-        (PostgreSQL re-checks the condition on the locked row; SQLite serialises writers).
+        (PostgreSQL re-checks the condition on the locked row; SQLite serialises writers).  On
+        PostgreSQL the expiry is judged by the database's clock, which every instance shares:
+        a machine whose clock runs ahead cannot take a lease another still holds.
         """
-        now = utcnow()
+        now = self._clock()
         with self.session() as session:
             session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
             taken = session.execute(
@@ -394,6 +396,13 @@ class Storage:
             )
             session.commit()
         return taken.rowcount == 1
+
+    def _clock(self) -> Any:
+        """Now, for leases: the database's clock (naive UTC, like the stored times) on
+        PostgreSQL, shared by every instance; this process's on SQLite (one instance)."""
+        if self.engine.dialect.name == "postgresql":
+            return func.timezone("UTC", func.now(), type_=DateTime())
+        return utcnow()
 
     def release(self, name: str, owner: str) -> None:
         with self.session() as session:

@@ -283,3 +283,22 @@ def test_instances_starting_together_on_an_empty_database_all_come_up(pg_url: st
     storage = Storage(pg_url)
     assert storage.mentions() == []  # the schema is there, once
     storage.close()
+
+
+def test_a_lease_is_judged_by_the_databases_clock_not_a_fast_machines(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    import monitor.storage as storage_module
+
+    storage = Storage(pg_url)
+    storage.create_schema()
+    assert storage.acquire("source:feed", "host-a:1:aaaaaa", timedelta(minutes=3))
+    real = storage_module.utcnow
+    monkeypatch.setattr(storage_module, "utcnow", lambda: real() + timedelta(minutes=10))
+    # this machine's clock says the lease ran out long ago; the database's says it did not
+    assert not storage.acquire("source:feed", "host-b:2:bbbbbb", timedelta(minutes=3))
+    storage.release("source:feed", "host-a:1:aaaaaa")
+    assert storage.acquire("source:feed", "host-b:2:bbbbbb", timedelta(minutes=3))
+    storage.close()
