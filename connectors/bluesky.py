@@ -25,7 +25,7 @@ import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import fetch_json_page, slow_down
-from connectors.paging import Item, Page, page_back
+from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, parse_time, string
 from monitor.config import BlueskySource
 from monitor.model import RawMention
@@ -104,14 +104,8 @@ class BlueskyConnector:
                 total=count(body.get("hitsTotal")),
             )
 
-        paged = await page_back(
-            self.name,
-            fetch_page,
-            query,
-            is_new=lambda item: mark.is_new(item.order, item.id),
-            resuming=bool(mark.newest),
-            max_pages=self.config.max_pages,
-            page_size=LIMIT,
+        paged = await page_back_to(
+            mark, self.name, fetch_page, query, max_pages=self.config.max_pages, page_size=LIMIT
         )
         found = [
             (mention, string(obj(item.data, "author"), "did"))

@@ -16,7 +16,7 @@ import httpx
 
 from connectors.base import Cursor, PollResult
 from connectors.http import fetch_json_page
-from connectors.paging import Item, Page, page_back
+from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, html_to_text, malformed, objects, string
 from monitor.config import HackerNewsSource
 from monitor.model import RawMention
@@ -61,14 +61,8 @@ class HackerNewsConnector:
                 total=count(body.get("nbHits")),
             )
 
-        paged = await page_back(
-            self.name,
-            fetch_page,
-            query,
-            is_new=lambda item: mark.is_new(item.order, item.id),
-            resuming=bool(mark.newest),
-            max_pages=self.config.max_pages,
-            page_size=LIMIT,
+        paged = await page_back_to(
+            mark, self.name, fetch_page, query, max_pages=self.config.max_pages, page_size=LIMIT
         )
         mentions = [m for item in paged.items if (m := self._mention(item)) is not None]
         return PollResult(

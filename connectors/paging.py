@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from connectors.http import slow_down
-from connectors.payload import Json
+from connectors.payload import HighWater, Json
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +102,25 @@ async def page_back(
         missing,
     )
     return Paged(list(found.values()), truncated=missing, rest=rest)
+
+
+async def page_back_to(
+    mark: HighWater,
+    source: str,
+    fetch_page: Callable[[dict[str, str]], Awaitable[Page]],
+    query: dict[str, str],
+    *,
+    max_pages: int,
+    page_size: int,
+) -> Paged:
+    """``page_back`` to a ``HighWater`` cursor: an entry is new when the mark has not seen it,
+    and a poll resumes once the mark holds a post."""
+    return await page_back(
+        source,
+        fetch_page,
+        query,
+        is_new=lambda item: mark.is_new(item.order, item.id),
+        resuming=bool(mark.newest),
+        max_pages=max_pages,
+        page_size=page_size,
+    )

@@ -26,7 +26,7 @@ import httpx
 
 from connectors.base import Cursor, PollResult, SourceError
 from connectors.http import JsonPage, fetch_json_page
-from connectors.paging import Item, Page, page_back
+from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, string
 from monitor.config import RedditSource
 from monitor.model import RawMention
@@ -70,14 +70,8 @@ class RedditConnector:
             )
 
         mark = HighWater.load(cursor.cursor)
-        paged = await page_back(
-            self.name,
-            fetch_page,
-            query,
-            is_new=lambda item: mark.is_new(item.order, item.id),
-            resuming=bool(mark.newest),
-            max_pages=self.config.max_pages,
-            page_size=LIMIT,
+        paged = await page_back_to(
+            mark, self.name, fetch_page, query, max_pages=self.config.max_pages, page_size=LIMIT
         )
         mentions = [self._mention(item) for item in paged.items]
         return PollResult(
