@@ -25,10 +25,10 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.backtest import read_volume_csv, replay_pages
+from monitor.backtest import read_volume_csv, replay_pages, with_watch
 from monitor.detection import Detector, DetectorSettings, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,21 +78,12 @@ def judge(alerts: list[datetime], windows: list[tuple[datetime, datetime]]) -> t
 
 
 def grid(base: DetectorSettings) -> list[DetectorSettings]:
-    spacing = (base.enter[1] - base.enter[0], base.enter[2] - base.enter[0])
-    ratio = base.exit[0] / base.enter[0]
-    out = []
-    for watch in WATCH:
-        enter = (watch, watch + spacing[0], watch + spacing[1])
-        for hours in EXIT_AFTER_HOURS:
-            out.append(
-                replace(
-                    base,
-                    enter=enter,
-                    exit=tuple(t * ratio for t in enter),  # type: ignore[arg-type]
-                    exit_after=base.bucket * 12 * hours,
-                )
-            )
-    return out
+    """Watch thresholds (warning and crisis keeping their distance) × hours of calm to leave."""
+    return [
+        replace(with_watch(base, watch), exit_after=timedelta(hours=hours))
+        for watch in WATCH
+        for hours in EXIT_AFTER_HOURS
+    ]
 
 
 def leave_one_out(data: Path) -> None:

@@ -212,6 +212,11 @@ class BrandWatcher:
             "negative_reach": round(sum(a.negative_reach for a in window), 1),
         }
 
+    def _window_negative(self, step: Step) -> float:
+        """Negative mentions in the window that fired (none for a resolution)."""
+        width = step.evidence.buckets
+        return sum(self.detector.recent[-width:]) if width else 0.0
+
     def _previous_window(self, step: Step) -> float:
         """Negative mentions in the window before the one that fired, for the growth rate."""
         width = step.evidence.buckets
@@ -241,7 +246,7 @@ class BrandWatcher:
             "score": round(step.score, 2),
             "why": step.why(self.settings.bucket),
             "signal": step.signal,
-            "negative": sum(self.detector.recent[-step.evidence.buckets :]),
+            "negative": self._window_negative(step),
             "expected": round(step.evidence.expected, 2) if step.signal == "negative" else None,
             "window_minutes": int(self.settings.bucket.total_seconds() // 60)
             * step.evidence.buckets,
