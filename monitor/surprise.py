@@ -1,9 +1,9 @@
 """How surprising is the latest bucket of one signal, against that signal's own past?
 
 ``Surprise`` is fed one value per closed bucket (e.g. negative mentions per 5 minutes) and
-returns a score in units of *the usual day's largest surprise*: 1.0 is as unusual as the most
-unusual moment of an ordinary day for this series, 3.0 is three times that.  Real mention volume
-made each piece necessary (measured on NAB's Twitter volume series, see ``bench/detection.py``):
+returns a score in Gumbel units of *the usual day's largest surprise*: a score ``s`` is about as
+rare as a day whose most unusual moment comes once in ``e**s`` days.  Real mention volume made
+each piece necessary (measured on NAB's Twitter volume series, see ``bench/detection.py``):
 
 - **Anscombe transform** (``2·sqrt(x + 3/8)``): counts' variance grows with their level; after
   the transform a quiet night and a busy afternoon have about the same noise, and a Poisson
@@ -13,17 +13,21 @@ made each piece necessary (measured on NAB's Twitter volume series, see ``bench/
   ``OFFSET`` buckets (before the scored windows) ran against that profile.  A launch or a news
   cycle that moves the level becomes the new normal within hours, while a burst shorter than
   that cannot lift its own baseline.
-- **Several windows, each with its own robust scale**: the mean residual over 1, 3 and 12
+- **Several windows, each with its own robust scale**: the mean residual over 1, 3, 12 and 36
   buckets; buckets are autocorrelated, so the 12-bucket mean does not have 1/12 of one bucket's
-  variance.  Each window's scale is the MAD of its own past means over the history, never less
-  than the Poisson floor ``1/sqrt(width)``; it is recomputed hourly and only once a full day has
-  been seen (an early scale near zero would make scores explode for days).  A window wider than
-  one bucket drops its largest bucket, so one viral post or bot burst is only seen by the
-  one-bucket window, and must be far larger than usual to count.
-- **Relative threshold**: a window's robust z is divided by the median of its daily maxima over
-  the last week.  Dispersion is heavy and changes from brand to brand (a brand whose bots spike
-  every day has a large daily maximum); dividing by the series' own recent surprise makes one
-  threshold fit quiet and spiky brands alike.
+  variance.  Each window's scale is the MAD of its own past means over the history, recomputed
+  hourly and never less than the Poisson floor ``1/sqrt(width)`` (so it cannot start near zero
+  and make scores explode).  A window wider than one bucket drops its largest bucket, so one
+  viral post or bot burst is only seen by the one-bucket window, and must be far larger than
+  usual to count.
+- **Relative threshold**: a window's robust z is placed on a Gumbel distribution fitted (by
+  median and quartiles) to its daily maxima of the last ``MAXIMA_DAYS`` days.  Dispersion is
+  heavy and differs from brand to brand (a brand whose bots spike every day has large daily
+  maxima); measuring against the series' own maxima makes one threshold fit quiet and spiky
+  brands alike.  A day's maximum is learned capped at ``MAXIMUM_CAP`` units of the fit, so a
+  crisis day cannot teach that crises are normal, and the fit's scale is never below
+  ``MIN_GUMBEL_SCALE`` nor ``LIGHTEST_TAIL`` × its location: daily maxima of Gaussian noise
+  have about that spread, and a few days of maxima would otherwise claim a lighter tail.
 
 Memory is bounded: a few deques of ``history_days`` days of floats per signal.
 """
@@ -40,9 +44,9 @@ WINDOWS = (1, 3, 12, 36)  # buckets: 5 minutes, 15 minutes, an hour, three hours
 OFFSET = 72  # buckets whose median residual sets the level offset (6 hours of 5 minutes)
 RESCALE = 12  # buckets between recomputations of the windows' scales
 MAXIMA_DAYS = 14  # daily maxima the Gumbel fit is made of
-MIN_GUMBEL_SCALE = 0.3
-LIGHTEST_TAIL = 0.15
-MAXIMUM_CAP = 5.0
+MIN_GUMBEL_SCALE = 0.3  # z units: the spread of daily maxima of 288 Gaussian values
+LIGHTEST_TAIL = 0.15  # the fit's scale at least this share of its location (Gaussian: ~0.12)
+MAXIMUM_CAP = 5.0  # Gumbel units a day's maximum is learned at most (about once in 150 days)
 GUMBEL_MEDIAN = -math.log(math.log(2))  # median of the standard Gumbel distribution
 GUMBEL_IQR = math.log(math.log(4)) - math.log(math.log(4 / 3))  # and its interquartile range
 
