@@ -1,10 +1,16 @@
 """Which language a mention is written in.
 
-lingua-language-detector (low-accuracy mode, restricted to the languages brandmon ships keyword
-lists for) decides, but only where it has to: it costs more than VADER does.  Most mentions are
-settled by cheaper evidence first — a language the source itself reported, a script only one
-shipped language uses (Han, Hebrew, Cyrillic), common English words, or the words of one
-language's keyword list.
+Cheapest evidence first: the language the source itself reported; a script only one shipped
+language uses (Han, Hebrew, Arabic, Devanagari, Cyrillic); common words (``FUNCTION_WORDS``)
+and letters (``LETTERS``) that only one shipped language uses; and only where those leave it
+open, lingua-language-detector restricted to the Latin-script shipped languages: its fast
+low-accuracy mode, and its high-accuracy mode where the fast one is unsure.  On short posts the
+fast mode alone is 87-96 % right in Portuguese, Spanish, German or Malay, the slow one 92-99 %,
+but even the fast mode costs more than VADER and the slow one five times that, so the common
+words settle most posts (run ``bench/language.py`` for the figures).
+
+Croatian and Bosnian are read as Serbian, Indonesian as Malay: brandmon ships one model and one
+keyword list for each pair.
 
 It reads the first ``SCORED_CHARS`` characters, and lingua each run of non-space characters
 cut to its first ``WORD_CHARS`` (see ``monitor.scoring.limits``): lingua's time grows with the
@@ -21,28 +27,40 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 from monitor.scoring.lexicon import language_votes, normalise, trie_pattern
 from monitor.scoring.limits import SCORED_CHARS, head, short_runs
 
-SHIPPED = {
+SHIPPED = ("en", "zh", "pl", "sr", "he", "ms", "es", "de", "fr", "it", "pt", "ar", "hi")
+"""The languages brandmon ships sentiment for, as ``detect_language`` names them."""
+# lingua decides among the Latin-script ones only: the others have scripts of their own
+_LINGUA = {
     Language.ENGLISH: "en",
     Language.MALAY: "ms",
-    Language.INDONESIAN: "id",
+    Language.INDONESIAN: "ms",
     Language.POLISH: "pl",
     Language.SERBIAN: "sr",
-    Language.CROATIAN: "hr",
-    Language.BOSNIAN: "bs",
-    Language.HEBREW: "he",
-    Language.CHINESE: "zh",
+    Language.CROATIAN: "sr",
+    Language.BOSNIAN: "sr",
     Language.SPANISH: "es",
     Language.GERMAN: "de",
     Language.FRENCH: "fr",
+    Language.ITALIAN: "it",
+    Language.PORTUGUESE: "pt",
 }
-# one scan for the scripts only one shipped language uses: Han, Hebrew, Cyrillic
-_SCRIPTS = re.compile(r"([\u4e00-\u9fff\u3400-\u4dbf])|([\u0590-\u05ff])|([\u0400-\u04ff])")
-_SCRIPT_LANGUAGES = {1: "zh", 2: "he", 3: "sr"}
-_NOISE = re.compile(r"https?://\S+|[@#][\w.]+")  # links, @handles and #tags
-_NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+SURE = 0.9
+"""Lingua's fast mode's confidence (0-1) at or above which its answer stands; below it the slow
+mode decides (for about one in seven of the posts that reach lingua)."""
+# one scan for the scripts only one shipped language uses: Han, Hebrew, Arabic, Devanagari and
+# Cyrillic (Serbian is the only shipped language written in it)
+_SCRIPTS = re.compile(
+    r"([\u4e00-\u9fff\u3400-\u4dbf])|([\u0590-\u05ff])"
+    r"|([\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefc])"
+    r"|([\u0900-\u097f])|([\u0400-\u04ff])"
+)
+_SCRIPT_LANGUAGES = {1: "zh", 2: "he", 3: "ar", 4: "hi", 5: "sr"}
+_NOISE = re.compile(r"\bhttps?\b\S*|[@#][\w.]+")  # links (cut ones too), @handles and #tags
+_LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 # Common English words that none of the other shipped languages also uses as a word ("no",
 # "a", "i", "to", "on", "so", "in", "die", "will", "was", "me" are words in Spanish, Polish,
-# Serbian, Malay or German too).  Two of them make a plain-ASCII text English.
+# Serbian, Malay or German too).
 _ENGLISH_WORDS = (
     "the",
     "my",
@@ -181,9 +199,91 @@ _ENGLISH_WORDS = (
 _ENGLISH = re.compile(_NOISE.pattern + r"|\b(" + trie_pattern(_ENGLISH_WORDS) + r")(?!\w)")
 
 
+def _split(words: str) -> tuple[str, ...]:
+    return tuple(words.split())
+
+
+FUNCTION_WORDS = {
+    "en": _ENGLISH_WORDS,
+    "es": _split(
+        """el los las pero muy más qué cómo está están estoy hay yo él ella ellos eso esto
+        hoy gracias hace mucho cuando ahora siempre usted pues aquí donde dónde fue soy eres
+        somos tengo tiene también después nosotros hola mañana bueno porqué"""
+    ),
+    "pt": _split(
+        """não você vocês muito também isso isto esse essa aqui ainda agora então estou tenho
+        tem eu ele ela eles nós meu minha uma ao aos à pra pro obrigado obrigada hoje bem só já
+        vai foi fazer onde nao vc gente coisa mesmo"""
+    ),
+    "it": _split(
+        """il che è sono della delle degli dei nel nella questo questa anche perché più molto
+        gli io tutto tutti oggi grazie ciao fatto essere siamo ci dopo ancora adesso allora
+        quindi però niente qualcosa sempre"""
+    ),
+    "fr": _split(
+        """est et nous vous c'est pas pour dans avec une sur ce cette ces au aux très être
+        fait faire tout tous rien merci bonjour oui j'ai suis sont ont avez peut comme alors
+        aussi encore déjà toujours jamais moi toi lui leur ils elle elles ça où"""
+    ),
+    "de": _split(
+        """der und ist nicht ich sie er wir ein eine einen mit auf für von den dem im auch noch
+        nur schon aber wie wenn dann doch mal bin sind hat habe haben kann mehr sehr heute
+        jetzt hier nichts danke vielen bitte mein dein keine kein nein oder weil dass"""
+    ),
+    "pl": _split(
+        """nie się jest że jak ale co czy już tylko tego jestem mnie ty bo dla tym jego był była
+        było będzie może bardzo kiedy gdzie dlaczego dzięki dziękuję teraz wszystko nic tam
+        więc przez przed który która które jeszcze sobie mój moja"""
+    ),
+    "sr": _split(
+        """sam su što šta kako ali ako ili samo nije sve već smo ste biti ovo ono još kao kad
+        kada gde gdje zašto jer mogu ima nema bilo bio danas sutra hvala molim treba ću će
+        ćemo neki nešto ništa uvek uvijek jako puno mnogo baš evo eto opet ovaj"""
+    ),
+    "ms": _split(
+        """yang ini itu tidak saya aku kita kami dia mereka ada dengan untuk dari nak lah
+        pun dah sudah belum boleh akan juga lagi kalau kat sangat tapi atau bila apa macam mcm
+        org orang nk dgn utk yg tau sebab sikit banyak semua nanti kena buat tengok pergi makan
+        terima kasih dekat mana siapa kenapa bukan masih pernah sini korang awak kau ke dalam
+        pada jadi dapat takde pastu jom memang mesti sendiri gak nggak aja banget udah sih"""
+    ),
+    "hi": _split(
+        """hain nahi nahin kya kyu kyun ki ka bhi aur tha thi ye yeh woh wo kar karo karna
+        raha rahi rahe gaya gayi diya bhai kuch koi sab hum tum aap mujhe mera meri tera teri
+        accha acha bahut bohot kaise kab kaun lekin phir abhi sirf apna apne yaar hoga hota
+        kiya nhi"""
+    ),
+}
+"""Common words of each Latin-script shipped language (Hindi as it is written in Latin letters
+on social media) that no other of them uses as a word: "que", "con", "je", "dan", "hai", "ma", "die"
+or "tak" are words in two of them, and are in no list."""
+LETTERS = {
+    "pl": "łąęśźżń",
+    "de": "ßäöü",
+    "pt": "ãõ",
+    "es": "ñ¿¡",
+    "sr": "čšžđ",
+    "it": "òì",
+    "fr": "œëïû",
+}
+"""Letters that only one of the Latin-script shipped languages uses; each counts as a word."""
+_OWNER = {word: language for language, words in FUNCTION_WORDS.items() for word in words}
+_OWNER |= {letter: language for language, letters in LETTERS.items() for letter in letters}
+# the plain-ASCII common words of the shipped languages other than English, and links, handles
+# and tags to skip (a match with no group)
+_FOREIGN = re.compile(
+    _NOISE.pattern
+    + r"|\b("
+    + trie_pattern(w for w, language in _OWNER.items() if language != "en" and w.isascii())
+    + r")(?!\w)"
+)
+_MARKS = re.compile(f"[{''.join(LETTERS.values())}]")
+
+
 @cache
-def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*SHIPPED).with_low_accuracy_mode().build()
+def _detector(fast: bool) -> LanguageDetector:
+    builder = LanguageDetectorBuilder.from_languages(*_LINGUA)
+    return (builder.with_low_accuracy_mode() if fast else builder).build()
 
 
 def detect_language(text: str, hint: str | None = None) -> str | None:
@@ -191,8 +291,11 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
 
     ``hint`` is the language the source reported (RSS, Mastodon, Bluesky, X and YouTube often
     do); it is trusted when given.  Otherwise, in order: the script; two common English words
-    in plain-ASCII text; more words of one shipped language's keyword list than English words;
-    one English word; and only then lingua.
+    and none of another language in plain-ASCII text; two or more votes for one language and
+    more than twice any other's (a vote is a distinct word of ``FUNCTION_WORDS`` or letter of
+    ``LETTERS``, then also a word of that language's keyword list); one English word and no
+    other vote in plain-ASCII text; and only then lingua.  Links, handles and tags are left out,
+    unless they are all the text has.
     """
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
@@ -200,24 +303,50 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     plain = text.isascii()  # no script to look for, no letter outside a-z
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
-    if plain and english_words(text, enough=2) == 2:  # most mentions end here
+    lower = text.lower()
+    if plain and english_words(text, enough=2) == 2 and not _foreign(lower):
+        return "en"  # most mentions end here
+    words = _NOISE.sub(" ", lower)
+    if not _LETTER.search(words):  # nothing but links, handles and tags: read the tags
+        words = _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
+    votes: dict[str, int] = {}
+    for word in {*_WORD.findall(words), *_MARKS.findall(words)}:
+        if language := _OWNER.get(word):
+            votes[language] = votes.get(language, 0) + 1
+    if not (decided := _decided(votes)):
+        # the keyword lists' words count too, for a language that has a vote already unless
+        # only English has: those lists hold words other shipped languages also use ("del" and
+        # "una" are Italian too)
+        open_to_all = votes.keys() <= {"en"}
+        for language, n in language_votes(normalise(words)).items():
+            if open_to_all or language in votes:
+                votes[language] = votes.get(language, 0) + n
+        decided = _decided(votes)
+    if decided:
+        return decided
+    if plain and votes.get("en") == 1 and len(votes) == 1:  # one English word and no other's
         return "en"
-    noisy = "http" in text or "@" in text or "#" in text
-    words = _NOISE.sub(" ", text) if noisy else text
-    ascii_only = plain or not _NON_ASCII_LETTER.search(words)
-    english = english_words(words)
-    if ascii_only and english >= 2:
-        return "en"
-    votes = language_votes(normalise(words))
-    if votes:
-        language, count = max(votes.items(), key=lambda vote: vote[1])
-        tied = sum(1 for n in votes.values() if n == count) > 1  # lingua tells them apart
-        if count > english and not tied:
-            return language
-    if ascii_only and english:
-        return "en"
-    found = _detector().detect_language_of(short_runs(words))
-    return SHIPPED.get(found) if found is not None else None
+    words = short_runs(words)
+    confidences = _detector(fast=True).compute_language_confidence_values(words)
+    if not confidences or confidences[0].value == 0:  # no Latin letters, or none it knows
+        return None
+    if confidences[0].value >= SURE:
+        return _LINGUA[confidences[0].language]
+    found = _detector(fast=False).detect_language_of(words)
+    return _LINGUA[found] if found is not None else None
+
+
+def _foreign(lower: str) -> bool:
+    """Whether ``lower`` uses a common word of another language than English."""
+    return any(found[1] for found in _FOREIGN.finditer(lower))
+
+
+def _decided(votes: dict[str, int]) -> str | None:
+    """The language with two or more votes and more than twice as many as any other."""
+    first, second = [*sorted(votes.values(), reverse=True), 0, 0][:2]
+    if first >= 2 and first > 2 * second:
+        return next(language for language, n in votes.items() if n == first)
+    return None
 
 
 def english_words(text: str, enough: int | None = None) -> int:
