@@ -28,7 +28,7 @@ from monitor.config import (
 )
 from monitor.jsonl import LineError, read_jsonl
 from monitor.model import Mention, RawMention, to_utc, utcnow
-from monitor.pipeline import Pipeline, PipelineReport
+from monitor.pipeline import Pipeline, PipelineReport, brand_terms
 from monitor.service import setup_logging
 from monitor.storage import Storage
 
@@ -353,7 +353,8 @@ def score(
 
     loaded = _config(config)
     scorer = ComplaintAwareScorer(
-        brand_lexicons={b.name: b.lexicon for b in loaded.brands if b.lexicon}
+        brand_lexicons={b.name: b.lexicon for b in loaded.brands if b.lexicon},
+        brand_terms=brand_terms(loaded.brands),
     )
     brands = [b.name for b in loaded.brands if b.lexicon]
     reach = reach_score(source_type="unknown", followers=followers)

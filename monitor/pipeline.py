@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config import Config
+from monitor.config import BrandConfig, Config
 from monitor.matching import BrandMatcher
 from monitor.model import (
     MAX_ID_LENGTH,
@@ -182,11 +182,12 @@ class Pipeline:
         self.matcher = BrandMatcher(config.brands)
         self.brands = [brand.name for brand in config.brands]
         lexicons = {b.name: b.lexicon for b in config.brands if b.lexicon}
+        terms = brand_terms(config.brands)
         if workers > 1 and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self.scorer = scorer or ComplaintAwareScorer(brand_lexicons=lexicons)
+        self.scorer = scorer or ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms)
         self._pool = (
-            ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(lexicons,))
+            ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(lexicons, terms))
             if workers > 1
             else None
         )
@@ -297,6 +298,12 @@ class Pipeline:
                 yield Assessment(sentiment, reach, Triage(*verdict))
 
 
+def brand_terms(brands: Iterable[BrandConfig]) -> dict[str, list[str]]:
+    """Each brand's words that name it (keywords, aliases, handles, hashtags), which scoring
+    masks so that a brand called "Target" or "@Glad" lends no post its word's sentiment."""
+    return {b.name: [*b.keywords, *b.aliases, *b.handles, *b.hashtags] for b in brands}
+
+
 _CHUNK = 100
 """Posts per task sent to a worker: small enough to keep every worker busy, large enough that
 sending them costs little."""
@@ -306,9 +313,9 @@ _Job = tuple[str, str | None, list[str], float]
 _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
 
 
-def _start_worker(lexicons: dict[str, dict[str, list[str]]]) -> None:
+def _start_worker(lexicons: dict[str, dict[str, list[str]]], terms: dict[str, list[str]]) -> None:
     global _worker_scorer
-    _worker_scorer = ComplaintAwareScorer(brand_lexicons=lexicons)
+    _worker_scorer = ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms)
 
 
 def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:

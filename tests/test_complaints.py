@@ -39,6 +39,12 @@ FAMILIES = {
     "safety_hygiene": "Found a cockroach in my burger",
     "trust": "My data was leaked by @ShopMart",
     "sarcasm": "Thanks for nothing @Telco",
+    "demand": "@Telco fix this, it has been a week",
+    "churn": "That was the last time I order from you",
+    "negated_care": "You clearly don't care about your customers",
+    "rhetorical": "Why is it so hard to get a straight answer from you?",
+    "failure": "The technician never showed and I had to take another day off",
+    "criticism": "Your support is unhelpful and the app is buggy",
 }
 
 
@@ -249,3 +255,149 @@ def test_scoring_in_worker_processes_stores_the_same_results(tmp_path: Path) -> 
         storage.close()
         stored.append(sorted((m["external_id"], m["sentiment_label"], m["priority"]) for m in new))
     assert len(stored[0]) == len(rows) and stored[0] == stored[1]
+
+
+# Each new family, and each fix of a shipped rule: texts it must read as a complaint, and texts
+# that share its words but are none.  All invented.
+RULE_CASES = {
+    "demand": (
+        [
+            "@ShopMart sort this out, I have waited long enough",
+            "You need to train your staff, nobody at the till knew anything",
+            "Do better @Telco",
+            "Get your act together @Railco",
+            "When are you going to fix the app?",
+        ],
+        ["Thanks for the quick fix on my router", "How do I fix the date on my invoice?"],
+    ),
+    "churn": (
+        [
+            "Switching to a competitor next month",
+            "I'm taking my business elsewhere",
+            "Never again, worst stay of my life",
+            "Cancelling my subscription today",
+        ],
+        ["Switching to the new app was easy", "I'm leaving for the airport now"],
+    ),
+    "negated_care": (
+        [
+            "They just don't care about the people who pay them",
+            "Honestly not worth the money",
+            "Your app used to be good",
+        ],
+        ["Don't worry, I sorted it myself", "Worth every penny"],
+    ),
+    "rhetorical": (
+        [
+            "How hard is it to send the right size?",
+            "How many more times do I have to call?",
+            "What is the point of a helpline nobody answers",
+            "Why can't I change my delivery address?",
+        ],
+        ["Why is the new store so popular?", "How many stores do you have in Leeds?"],
+    ),
+    "failure": (
+        [
+            "My parcel was supposed to arrive on Tuesday",
+            "Been trying to reach you since Monday",
+            "Third reschedule, three days without service",
+            "Messages aren't sending since the update",
+            "Gone through four chargers this year",
+        ],
+        ["I was supposed to be on holiday this week!", "I have to go now, see you tomorrow"],
+    ),
+    "criticism": (
+        [
+            "Substandard service from start to finish",
+            "Staff were unwilling to look at it",
+            "This is getting so frustrating @Telco",
+            "Tired of your excuses",
+            "Got my bill again #PoorService",
+        ],
+        ["Trash collection is on Monday", "So excited for the launch"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("family", "text", "complaint"),
+    [
+        (family, text, complaint)
+        for family, (complaints, others) in RULE_CASES.items()
+        for texts, complaint in ((complaints, True), (others, False))
+        for text in texts
+    ],
+)
+def test_new_families_match_complaints_and_not_their_look_alikes(
+    scorer: ComplaintAwareScorer, family: str, text: str, complaint: bool
+) -> None:
+    assert (family in scorer.score(text).rules) is complaint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please help, my order still hasn't come",
+        "Yes I would like to know why my refund is still not here",
+        "Thanks in advance, the internet has been down since Friday",
+        "Sure, I'll wait on hold for another hour then",
+        "@Glad please can someone call me back",
+    ],
+)
+def test_polite_requests_about_failures_are_negative(
+    scorer: ComplaintAwareScorer, text: str
+) -> None:
+    assert scorer.score(text).label == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("I like the new app a lot", "positive"),
+        ("Yes please, I would like to know what is happening with my account", "neutral"),
+        ("Thank you so much for the quick fix!", "positive"),
+        ("Thanks so much for sorting my refund", "positive"),
+        ("Will the store be closed because of the storm?", "neutral"),
+        ("@Railco are trains cancelled due to the snow tomorrow?", "neutral"),
+        ("The other courier was rude but your team sorted it out", "neutral"),
+    ],
+)
+def test_requests_questions_and_put_right_texts_are_not_complaints(
+    scorer: ComplaintAwareScorer, text: str, label: str
+) -> None:
+    assert scorer.score(text).label == label
+
+
+@pytest.mark.parametrize(
+    ("family", "text", "complaint"),
+    [
+        # "so much for" is sarcasm at the start of a clause, not inside "thank you so much for"
+        ("sarcasm", "So much for next-day delivery", True),
+        ("sarcasm", "Ordered on Monday. So much for express shipping", True),
+        ("sarcasm", "Thank you so much for the flowers", False),
+        ("sarcasm", "thanks so much for your patience", False),
+        # "where's" is normalised to "where's", which "where (?:is|are|'s)" could never match
+        ("delay", "Where's my parcel?", True),
+        ("delay", "where’s my order @ShopMart", True),
+        ("delay", "Wheres my refund", True),
+        ("delay", "Where's the nearest store?", False),
+        # account access needs something to access, not any "can't get"
+        ("account_access", "It can't get any better than this", False),
+        ("account_access", "I can't find a better price anywhere", False),
+        ("account_access", "Can't receive texts since Friday", True),
+        ("account_access", "I can't open the app", True),
+        # "hung up on." with nothing after it
+        ("no_response", "Called three times and got hung up on.", True),
+        ("no_response", "They hung up on me", True),
+        ("no_response", "Still hung up on that cliffhanger", False),
+        # "third time" is a repeat contact when it says so, not in "third time lucky"
+        ("repeated_contact", "They asked me to reinstall it for the fourth time.", True),
+        ("repeated_contact", "This is the third time I'm writing", True),
+        ("repeated_contact", "Third time lucky for the home side", False),
+        ("repeated_contact", "Every time I see this ad I smile", False),
+    ],
+)
+def test_fixed_shipped_rules(
+    scorer: ComplaintAwareScorer, family: str, text: str, complaint: bool
+) -> None:
+    assert (family in scorer.score(text).rules) is complaint

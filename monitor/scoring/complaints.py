@@ -26,8 +26,11 @@ from monitor.scoring.lexicon import (
     EnglishRules,
     english_rules,
     keyword_lists,
+    request_words,
+    tag_words,
 )
 from monitor.scoring.limits import SCORED_CHARS, head, scored_form
+from monitor.scoring.masking import Masker
 from monitor.scoring.sentiment import NEGATIVE_BELOW, POSITIVE_ABOVE, Sentiment, label_for
 from monitor.scoring.vader import Vader
 
@@ -46,15 +49,25 @@ class ComplaintAwareScorer:
         negative_below: float = NEGATIVE_BELOW,
         positive_above: float = POSITIVE_ABOVE,
         brand_lexicons: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        brand_terms: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """``brand_lexicons`` maps a brand to its own phrases per rule family, e.g.
-        ``{"Acme": {"outage": ["kettle app offline"], "sarcasm": ["cheers acme"]}}``."""
+        ``{"Acme": {"outage": ["kettle app offline"], "sarcasm": ["cheers acme"]}}``;
+        ``brand_terms`` maps a brand to the words that name it (keywords, aliases, handles,
+        hashtags), masked with its name before scoring (see ``monitor.scoring.masking``)."""
         self.negative_below = negative_below
         self.positive_above = positive_above
         self._vader = Vader()
         self._rules = english_rules()
+        terms = [term for brand, named in (brand_terms or {}).items() for term in (brand, *named)]
+        self._masker = Masker(terms, tag_words())
+        self._requests = request_words()
+        # a brand's phrases are masked as the texts they are matched against are
         self._brand_rules: dict[str, EnglishRules] = {
-            brand: self._rules.extended(extra) for brand, extra in (brand_lexicons or {}).items()
+            brand: self._rules.extended(
+                {name: [self._masker.mask(p) for p in phrases] for name, phrases in extra.items()}
+            )
+            for brand, extra in (brand_lexicons or {}).items()
         }
         self._keywords = keyword_lists()
 
@@ -66,15 +79,16 @@ class ComplaintAwareScorer:
         if not text.strip():
             return Sentiment(compound=0.0, label="neutral", language=language)
         lang = detect_language(text, language)
-        normal = scored_form(text)
+        masked = self._masker.mask(text)
+        normal = scored_form(masked)
         if lang in (None, "en"):
-            return self._english(text, normal, brands, known=lang == "en")
+            return self._english(masked, normal, brands, known=lang == "en")
         keywords = self._keywords.get(lang)
         if keywords is None:  # a language we have no list for: say we do not know
             return Sentiment(0.0, "neutral", confidence="low", language=lang)
         counts = keywords.scan(normal)
         if not counts and english_words(text):  # a short English text taken for another
-            return self._english(text, normal, brands, known=True)
+            return self._english(masked, normal, brands, known=True)
         if not counts and language:  # the source's language, but another list's words
             best, found = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),
@@ -95,16 +109,18 @@ class ComplaintAwareScorer:
     def _english(self, text: str, normal: str, brands: Sequence[str], *, known: bool) -> Sentiment:
         """VADER and the rules; ``known`` is False for text in no language we could tell
         (emoji, a language we do not ship), which is scored as English but not trusted."""
-        compound = float(self._vader.polarity_scores(text)["compound"])
-        families, resolved = self._rules.match(normal)
+        compound = float(self._vader.polarity_scores(self._requests.drop(text))["compound"])
+        families, resolved, neutral = self._rules.match(normal)
         for brand in brands:
             if brand in self._brand_rules:
-                extra, _ = self._brand_rules[brand].match(normal)
+                extra, _, _ = self._brand_rules[brand].match(normal)
                 families += [f for f in extra if f not in families]
         names = tuple(f.name for f in families)
         if families and ("sarcasm" in names or not resolved):
             floor = min(f.weight for f in families) - EXTRA_FAMILY_STEP * (len(families) - 1)
             compound = min(compound, max(-1.0, floor))
+        elif neutral:  # put right, or asking about an outside event: VADER's words are not
+            compound = max(compound, 0.0)  # a complaint
         return Sentiment(
             compound=compound,
             label=self._label(compound),

@@ -9,6 +9,7 @@ once into a few large regular expressions, so scoring a text costs a handful of 
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ CUSTOM_WEIGHT = -0.55
 """The weight of a family a brand adds in its config (known families keep their own)."""
 KEYWORD_WEIGHTS = {"negative": -1.0, "complaint": -1.0, "crisis": -1.5, "positive": 1.0}
 _APOSTROPHES = ("\u2019", "\u2018", "\u02bc", "\u05f3")
+_PUNCTUATION = string.punctuation
 
 
 def normalise(text: str) -> str:
@@ -78,27 +80,38 @@ class PatternSet:
 
 
 class EnglishRules:
-    """Complaint rule families, and the patterns that read a complaint as put right."""
+    """Complaint rule families, the patterns that read a complaint as put right, and those that
+    read a text as no complaint at all."""
 
-    _RESOLVED = ""  # the key of the resolved patterns (a family name is never empty)
+    _RESOLVED = ""  # the keys of the resolved and neutral patterns (family names are words)
+    _NEUTRAL = " "
 
-    def __init__(self, families: Mapping[str, FamilySource], resolved: Sequence[str]) -> None:
+    def __init__(
+        self,
+        families: Mapping[str, FamilySource],
+        resolved: Sequence[str],
+        neutral: Sequence[str] = (),
+    ) -> None:
         self._sources = dict(families)
         self._resolved_sources = tuple(resolved)
+        self._neutral_sources = tuple(neutral)
         self.families = {name: Family(name, f.weight) for name, f in families.items()}
         self._patterns = PatternSet(
-            {**{name: f.patterns for name, f in families.items()}, self._RESOLVED: resolved}
+            {
+                **{name: f.patterns for name, f in families.items()},
+                self._RESOLVED: resolved,
+                self._NEUTRAL: neutral,
+            }
         )
 
-    def match(self, text: str) -> tuple[list[Family], bool]:
-        """The families whose rules ``text`` (normalised) matches, and whether it reads as put
-        right (a resolved or negated complaint)."""
+    def match(self, text: str) -> tuple[list[Family], bool, bool]:
+        """The families whose rules ``text`` (normalised) matches, whether it reads as put
+        right (a resolved or negated complaint), and whether it reads as no complaint at all (a
+        complaint put right by someone, a question about an outside event)."""
         names = self._patterns.matches(text)
-        resolved = self._RESOLVED in names
-        names.discard(self._RESOLVED)
-        if not names:
-            return [], False
-        return [self.families[n] for n in sorted(names)], resolved
+        resolved, neutral = self._RESOLVED in names, self._NEUTRAL in names
+        names -= {self._RESOLVED, self._NEUTRAL}
+        return [self.families[n] for n in sorted(names)], resolved or neutral, neutral
 
     def extended(self, extra: Mapping[str, Sequence[str]]) -> EnglishRules:
         """These rules plus a brand's own phrases (``[brands.lexicon]``), matched literally as
@@ -109,7 +122,7 @@ class EnglishRules:
             families[name] = FamilySource(
                 known.weight, known.patterns + tuple(_rule_phrase(p) for p in phrases if p.strip())
             )
-        return EnglishRules(families, self._resolved_sources)
+        return EnglishRules(families, self._resolved_sources, self._neutral_sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +228,58 @@ def english_rules() -> EnglishRules:
         name: FamilySource(float(family["weight"]), tuple(family["patterns"]))
         for name, family in data["families"].items()
     }
-    return EnglishRules(families, data.get("resolved", {}).get("patterns", ()))
+    return EnglishRules(
+        families,
+        data.get("resolved", {}).get("patterns", ()),
+        data.get("neutral", {}).get("patterns", ()),
+    )
+
+
+class RequestWords:
+    """Words VADER reads as approval that, in a post to a brand, are the grammar of a request
+    ("please help", "would like", "thanks in advance"): left out of what VADER reads."""
+
+    def __init__(self, phrases: Iterable[str], approval_after: Mapping[str, Iterable[str]]) -> None:
+        """``phrases`` are dropped wherever they occur; a word of ``approval_after`` is kept
+        only after one of its words ("i like it"), where it is approval after all."""
+        self._phrases: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            words = tuple(phrase.lower().split())
+            self._phrases.setdefault(words[0], []).append(words)
+        self._approval_after = {
+            word: frozenset(w.lower() for w in before) for word, before in approval_after.items()
+        }
+
+    def drop(self, text: str) -> str:
+        """``text`` without its request words (matched case-insensitively), their punctuation
+        kept for VADER's emphasis rules."""
+        tokens = text.split()
+        words = [token.strip(_PUNCTUATION).lower() for token in tokens]
+        if self._phrases.keys().isdisjoint(words):
+            return text
+        for i, word in enumerate(words):
+            for phrase in self._phrases.get(word, ()):
+                if tuple(words[i : i + len(phrase)]) != phrase:
+                    continue
+                before = self._approval_after.get(word)
+                if before is not None and i > 0 and words[i - 1] in before:
+                    continue
+                for j in range(i, i + len(phrase)):
+                    tokens[j] = "".join(c for c in tokens[j] if not c.isalnum())
+                break
+        return " ".join(token for token in tokens if token)
+
+
+@cache
+def request_words() -> RequestWords:
+    data = _read("en.toml").get("request", {})
+    return RequestWords(data.get("phrases", ()), data.get("approval_after", {}))
+
+
+@cache
+def tag_words() -> frozenset[str]:
+    """The words an all-lowercase hashtag may be split into (see ``monitor.scoring.masking``)."""
+    return frozenset(_read("en.toml").get("hashtags", {}).get("words", ()))
 
 
 @cache
