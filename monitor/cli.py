@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -27,10 +28,11 @@ from monitor.config import (
     parse_duration,
 )
 from monitor.jsonl import LineError, read_jsonl
-from monitor.model import Mention, RawMention, to_utc, utcnow
+from monitor.model import SENTIMENTS, Mention, RawMention, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport, brand_terms
 from monitor.service import setup_logging
-from monitor.storage import Storage
+from monitor.storage import Storage, UnknownMention
+from monitor.triage import CATEGORIES
 
 if TYPE_CHECKING:
     from monitor.backtest import Backtest
@@ -288,12 +290,19 @@ def ingest(
 def _print_mentions(mentions: list[Mention], form: str) -> None:
     if form == "json":
         for mention in mentions:
-            out.print(mention.model_dump_json(exclude={"id"}), markup=False)
+            # "id" would be read back as the post's own id by `brandmon ingest`
+            row = json.loads(mention.model_dump_json(exclude={"id"}))
+            out.print(
+                json.dumps({"mention_id": mention.id, **row}, ensure_ascii=False), markup=False
+            )
         return
-    table = Table("published (UTC)", "brand", "source", "author", "sentiment", "reach", "text")
+    table = Table(
+        "id", "published (UTC)", "brand", "source", "author", "sentiment", "reach", "text"
+    )
     for m in mentions:
         text = m.text if len(m.text) <= 80 else m.text[:79] + "…"
         table.add_row(
+            str(m.id),
             m.published_at.strftime("%Y-%m-%d %H:%M"),
             m.brand,
             m.source,
@@ -335,6 +344,39 @@ def mentions(
 
 
 @app.command()
+def label(
+    mention_id: Annotated[
+        int, typer.Argument(metavar="MENTION_ID", help="The mention's id, as `mentions` lists it.")
+    ],
+    sentiment: Annotated[str, typer.Argument(metavar="SENTIMENT", help=", ".join(SENTIMENTS))],
+    category: Annotated[
+        str | None, typer.Option(help=f"The triage category: {', '.join(CATEGORIES)}.")
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Who labels it (default: nobody named).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Correct a mention's sentiment (and triage category): `brandmon train` learns from it.
+
+    Labelling a mention again replaces its label.  Exits 2 for an unknown sentiment or
+    category, 1 for an id no stored mention has.
+    """
+    storage = _storage(_config(config))
+    try:
+        stored = storage.label_mention(mention_id, sentiment, category, by)
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except UnknownMention as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        storage.close()
+    extra = f", category {stored.category}" if stored.category else ""
+    who = f" by {stored.labelled_by}" if stored.labelled_by else ""
+    out.print(f"mention {mention_id}: labelled {stored.sentiment}{extra}{who}", markup=False)
+
+
+@app.command()
 def score(
     config: ConfigOption = None,
     followers: Annotated[
@@ -348,31 +390,153 @@ def score(
     With ``--config``, the brands' own ``[brands.lexicon]`` phrases apply too.
     """
     from monitor.scoring.complaints import ComplaintAwareScorer
+    from monitor.scoring.model import ModelShelf
     from monitor.scoring.reach import reach_score
+    from monitor.scoring.sentiment import Post
     from monitor.triage import triage
 
     loaded = _config(config)
     scorer = ComplaintAwareScorer(
         brand_lexicons={b.name: b.lexicon for b in loaded.brands if b.lexicon},
         brand_terms=brand_terms(loaded.brands),
+        models=ModelShelf.for_team(loaded.sentiment.models),
     )
     brands = [b.name for b in loaded.brands if b.lexicon]
     reach = reach_score(source_type="unknown", followers=followers)
-    for line in sys.stdin:
-        text = line.rstrip("\n")
-        sentiment = scorer.score(text, brands=brands)
-        triaged = triage(text, sentiment, reach)
-        result = {
-            "label": sentiment.label,
-            "compound": round(sentiment.compound, 4),
-            "lang": sentiment.language,
-            "confidence": sentiment.confidence,
-            "rules": list(sentiment.rules),
-            "category": triaged.category,
-            "priority": triaged.priority,
-        }
-        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    for batch in _line_batches(sys.stdin):
+        texts = [line.rstrip("\n") for line in batch]
+        sentiments = scorer.score_many([Post(text, None, brands) for text in texts])
+        for text, sentiment in zip(texts, sentiments, strict=True):
+            triaged = triage(text, sentiment, reach)
+            result = {
+                "label": sentiment.label,
+                "compound": round(sentiment.compound, 4),
+                "lang": sentiment.language,
+                "confidence": sentiment.confidence,
+                "rules": list(sentiment.rules),
+                "category": triaged.category,
+                "priority": triaged.priority,
+            }
+            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()
+
+
+_SCORED_TOGETHER = 512
+"""Lines of piped input scored as one batch (the models read a batch many times faster)."""
+
+
+def _line_batches(stream: TextIO) -> Iterator[list[str]]:
+    """Lines one at a time from a terminal, where each answer is awaited; in batches from a
+    pipe or file."""
+    if stream.isatty():
+        yield from ([line] for line in stream)
+        return
+    while batch := list(itertools.islice(stream, _SCORED_TOGETHER)):
+        yield batch
+
+
+@app.command()
+def train(
+    config: ConfigOption = None,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-csv",
+            help="Directory of public labelled sets, one <language>.csv (label,text) each.",
+        ),
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option(help="LANGUAGE=FILE: one more labelled CSV for a language's model."),
+    ] = None,
+    ship: Annotated[
+        bool,
+        typer.Option(help="Train the models brandmon ships, from --from-csv alone."),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory to write models to (default [sentiment] models).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Train sentiment models on the team's labels (`brandmon label`), keeping each only where
+    cross-validation on those labels says it beats today's scoring; with --ship, train the
+    shipped models from the public sets.  Needs scikit-learn (pip install 'brandmon[train]')."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        _stop("brandmon train needs scikit-learn: pip install 'brandmon[train]'", code=2)
+    from monitor import training
+    from monitor.scoring.model import write_models
+
+    extra = _added_sets(add or [])
+    if ship:
+        if from_csv is None or out is None:
+            _stop("--ship needs --from-csv DIR and --out DIR", code=2)
+        models = [
+            *training.train_shipped(from_csv, extra=extra),
+            training.train_identifier(from_csv),
+        ]
+        for model in models:
+            figures = ", ".join(f"{k} {v}" for k, v in model.info.figures.items())
+            typer.echo(f"{model.info.language}: held out {figures}")
+        typer.echo(f"wrote {write_models(out, models)}")
+        return
+    loaded = _on_file(_config(config), db)
+    target = out or loaded.sentiment.models
+    if target is None:
+        _stop("set [sentiment] models in the config, or pass --out DIR", code=2)
+    storage = _storage(loaded)
+    try:
+        labelled = storage.labelled_mentions()
+    finally:
+        storage.close()
+    base = training.public_sets(from_csv, extra) if from_csv else {}
+    models, verdicts = training.retrain(labelled, _scorer_factory(loaded), base=base)
+    for verdict in verdicts:
+        typer.echo(training.describe(verdict))
+    if models:
+        typer.echo(f"wrote {write_models(target, models)}")
+    else:
+        typer.echo("no model beat today's scoring; nothing written")
+
+
+def _stop(message: str, *, code: int) -> NoReturn:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _added_sets(pairs: Sequence[str]) -> dict[str, list[tuple[str, list]]]:
+    """``--add LANGUAGE=FILE`` options as ``train_shipped``'s ``extra``."""
+    from monitor import training
+
+    sets: dict[str, list[tuple[str, list]]] = {}
+    for pair in pairs:
+        language, _, name = pair.partition("=")
+        if not language or not name:
+            _stop(f"--add {pair!r}: expected LANGUAGE=FILE", code=2)
+        path = Path(name)
+        try:
+            examples = training.read_labelled_csv(path)
+        except (OSError, ValueError) as exc:
+            _stop(f"--add {pair}: {exc}", code=2)
+        sets.setdefault(language, []).append((path.name, examples))
+    return sets
+
+
+def _scorer_factory(loaded: Config) -> Callable[[Mapping[str, Any]], Any]:
+    """Makes the scorer the daemon would use, with some models replaced."""
+    from monitor.scoring.complaints import ComplaintAwareScorer
+    from monitor.scoring.model import ModelShelf, shipped
+
+    directories = [d for d in (loaded.sentiment.models, shipped()) if d is not None]
+    lexicons = {b.name: b.lexicon for b in loaded.brands if b.lexicon}
+    terms = brand_terms(loaded.brands)
+
+    def make(models: Mapping[str, Any]) -> ComplaintAwareScorer:
+        shelf = ModelShelf(directories, loaded=models)
+        return ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms, models=shelf)
+
+    return make
 
 
 @app.command("test-alert")

@@ -481,6 +481,14 @@ class ReportConfig(_Section):
     """Slack's "Open report" button links to ``<base_url><brand>.html``."""
 
 
+class SentimentConfig(_Section):
+    """The team's own sentiment models."""
+
+    models: Path | None = None
+    """The directory ``brandmon train`` writes the models it trained on the team's labels to;
+    a language's model there is used instead of the shipped one."""
+
+
 class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     brands: list[BrandConfig] = Field(min_length=1)
@@ -490,6 +498,7 @@ class Config(_Section):
     routes: list[RouteConfig] = Field(default_factory=list)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
     def alert_secrets(self) -> list[tuple[str, str]]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from monitor.config import BrandConfig, Config
@@ -31,8 +32,9 @@ from monitor.model import (
     utcnow,
     web_url,
 )
-from monitor.scoring import Sentiment, SentimentScorer, reach_score
+from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.scoring.model import ModelShelf
 from monitor.storage import Storage
 from monitor.triage import Triage, triage
 from monitor.urls import canonical_url
@@ -158,11 +160,15 @@ def reach_of(raw: RawMention) -> float:
     )
 
 
-def assess(
-    scorer: SentimentScorer, text: str, language: str | None, brands: list[str], reach: float
-) -> Assessment:
-    sentiment = scorer.score(text, language=language, brands=brands)
-    return Assessment(sentiment, reach, triage(text, sentiment, reach))
+def assess(scorer: SentimentScorer, jobs: Sequence[_Job]) -> list[Assessment]:
+    """Score and triage each ``(text, language, brands, reach)`` of ``jobs``, as one batch."""
+    sentiments = scorer.score_many(
+        [Post(text, language, brands) for text, language, brands, _ in jobs]
+    )
+    return [
+        Assessment(sentiment, reach, triage(text, sentiment, reach))
+        for (text, _, _, reach), sentiment in zip(jobs, sentiments, strict=True)
+    ]
 
 
 class Pipeline:
@@ -183,11 +189,16 @@ class Pipeline:
         self.brands = [brand.name for brand in config.brands]
         lexicons = {b.name: b.lexicon for b in config.brands if b.lexicon}
         terms = brand_terms(config.brands)
+        models = config.sentiment.models
         if workers > 1 and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self.scorer = scorer or ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms)
+        self.scorer = scorer or ComplaintAwareScorer(
+            brand_lexicons=lexicons, brand_terms=terms, models=ModelShelf.for_team(models)
+        )
         self._pool = (
-            ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(lexicons, terms))
+            ProcessPoolExecutor(
+                workers, initializer=_start_worker, initargs=(lexicons, terms, models)
+            )
             if workers > 1
             else None
         )
@@ -288,7 +299,8 @@ class Pipeline:
         chunk by chunk, so the first rows are stored while later ones are being scored."""
         jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
         if self._pool is None:
-            yield from (assess(self.scorer, *job) for job in jobs)
+            for i in range(0, len(jobs), _CHUNK):
+                yield from assess(self.scorer, jobs[i : i + _CHUNK])
             return
         # Only what scoring needs crosses to the workers, and plain tuples come back.
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
@@ -313,16 +325,19 @@ _Job = tuple[str, str | None, list[str], float]
 _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
 
 
-def _start_worker(lexicons: dict[str, dict[str, list[str]]], terms: dict[str, list[str]]) -> None:
+def _start_worker(
+    lexicons: dict[str, dict[str, list[str]]], terms: dict[str, list[str]], models: Path | None
+) -> None:
     global _worker_scorer
-    _worker_scorer = ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms)
+    _worker_scorer = ComplaintAwareScorer(
+        brand_lexicons=lexicons, brand_terms=terms, models=ModelShelf.for_team(models)
+    )
 
 
 def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:
     assert _worker_scorer is not None
     scored: list[_Scored] = []
-    for job in chunk:
-        found = assess(_worker_scorer, *job)
+    for found in assess(_worker_scorer, chunk):
         s, verdict = found.sentiment, found.triage
         sentiment = (s.compound, s.label, s.confidence, s.language, s.rules)
         scored.append((sentiment, found.reach, (verdict.category, verdict.priority)))

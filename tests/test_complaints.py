@@ -13,6 +13,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.scoring.model import ModelShelf
 from monitor.scoring.sentiment import NEGATIVE_BELOW
 from monitor.triage import CATEGORIES, triage
 
@@ -23,6 +24,12 @@ LABELLED = Path(__file__).parent / "data" / "labelled.jsonl"
 @pytest.fixture(scope="module")
 def scorer() -> ComplaintAwareScorer:
     return ComplaintAwareScorer()
+
+
+@pytest.fixture(scope="module")
+def lists_only() -> ComplaintAwareScorer:
+    """The scorer with no models: VADER and the rules for English, keyword lists elsewhere."""
+    return ComplaintAwareScorer(models=ModelShelf([]))
 
 
 FAMILIES = {
@@ -124,9 +131,9 @@ LANGUAGES = {
 
 @pytest.mark.parametrize(("language", "texts"), LANGUAGES.items())
 def test_each_language_list_scores_complaints_and_praise_with_low_confidence(
-    scorer: ComplaintAwareScorer, language: str, texts: tuple[str, str]
+    lists_only: ComplaintAwareScorer, language: str, texts: tuple[str, str]
 ) -> None:
-    complaint, praise = (scorer.score(t) for t in texts)
+    complaint, praise = (lists_only.score(t) for t in texts)
     assert (complaint.language, complaint.label, complaint.confidence) == (
         language,
         "negative",
@@ -135,10 +142,12 @@ def test_each_language_list_scores_complaints_and_praise_with_low_confidence(
     assert (praise.language, praise.label) == (language, "positive")
 
 
-def test_serbian_in_cyrillic_and_a_source_language_hint(scorer: ComplaintAwareScorer) -> None:
+def test_serbian_in_cyrillic_and_a_source_language_hint(
+    scorer: ComplaintAwareScorer, lists_only: ComplaintAwareScorer
+) -> None:
     assert scorer.score("Храна је била покварена, одвратно").language == "sr"
     assert scorer.score("Срамота").label == "negative"
-    hinted = scorer.score("Acme ok", language="pl-PL")
+    hinted = lists_only.score("Acme ok", language="pl-PL")
     assert hinted.language == "pl" and hinted.confidence == "low"
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from monitor.scoring.reach import reach_score
-from monitor.scoring.sentiment import Sentiment, SentimentScorer, VaderScorer
+from monitor.scoring.sentiment import Post, Sentiment, SentimentScorer, VaderScorer
 
-__all__ = ["Sentiment", "SentimentScorer", "VaderScorer", "reach_score"]
+__all__ = ["Post", "Sentiment", "SentimentScorer", "VaderScorer", "reach_score"]

@@ -1,35 +1,45 @@
 """Which language a mention is written in.
 
 Cheapest evidence first: the language the source itself reported; a script only one shipped
-language uses (Han, Hebrew, Arabic, Devanagari, Cyrillic); common words (``FUNCTION_WORDS``)
-and letters (``LETTERS``) that only one shipped language uses; and only where those leave it
-open, lingua-language-detector restricted to the Latin-script shipped languages: its fast
-low-accuracy mode, and its high-accuracy mode where the fast one is unsure.  On short posts the
-fast mode alone is 87-96 % right in Portuguese, Spanish, German or Malay, the slow one 92-99 %,
-but even the fast mode costs more than VADER and the slow one five times that, so the common
-words settle most posts (run ``bench/language.py`` for the figures).
+language uses (Han, Hebrew, Arabic, Devanagari, Cyrillic); two common English words and no
+common word of another shipped language (``FUNCTION_WORDS``) in plain-ASCII text, which settles
+most mentions.  What is left is decided by a small language-identification model over the same
+hashed character grams as the sentiment models (``monitor.scoring.model``), trained on the
+shipped languages' labelled sets and run on a whole batch at once: on short posts it is 91-100 %
+right in each Latin-script language, where lingua-language-detector's fast mode was 89-96 % and
+cost more than VADER itself per post (run ``bench/sentiment.py`` for the figures).  Without that
+model (a missing or corrupt file) the common words and letters of each language vote instead.
 
-Croatian and Bosnian are read as Serbian, Indonesian as Malay: brandmon ships one model and one
-keyword list for each pair.
-
-It reads the first ``SCORED_CHARS`` characters, and lingua each run of non-space characters
-cut to its first ``WORD_CHARS`` (see ``monitor.scoring.limits``): lingua's time grows with the
-square of a word's length.
+Croatian and Bosnian are read as Serbian, Indonesian as Malay by the model: brandmon ships one
+model and one keyword list for each pair.  It reads the first ``SCORED_CHARS`` characters.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
-from monitor.scoring.lexicon import language_votes, normalise, trie_pattern
+from monitor.scoring.lexicon import language_votes, normalise, tag_words, trie_pattern
 from monitor.scoring.limits import SCORED_CHARS, head, short_runs
+from monitor.scoring.masking import Masker
+from monitor.scoring.model import ModelShelf, enough_words
 
 SHIPPED = ("en", "zh", "pl", "sr", "he", "ms", "es", "de", "fr", "it", "pt", "ar", "hi")
 """The languages brandmon ships sentiment for, as ``detect_language`` names them."""
-# lingua decides among the Latin-script ones only: the others have scripts of their own
+IDENTIFIER = "lid"
+"""The name of the language-identification model among the sentiment models."""
+IDENTIFIED = ("de", "en", "es", "fr", "it", "ms", "pl", "pt", "sr")
+"""The languages the model tells apart: the Latin-script shipped ones.  Hindi is known by its
+script only: its set is Hindi in Latin letters half mixed with English, and a model trained on it
+takes English posts for Hindi."""
+MODEL_SURE = 0.9
+"""The model's probability from which its answer stands; below it lingua decides."""
+LINGUA_SURE = 0.9
+"""Lingua's fast mode's confidence (0-1) from which its answer stands; below it, its slow mode
+decides."""
 _LINGUA = {
     Language.ENGLISH: "en",
     Language.MALAY: "ms",
@@ -44,9 +54,9 @@ _LINGUA = {
     Language.ITALIAN: "it",
     Language.PORTUGUESE: "pt",
 }
-SURE = 0.9
-"""Lingua's fast mode's confidence (0-1) at or above which its answer stands; below it the slow
-mode decides (for about one in seven of the posts that reach lingua)."""
+ENGLISH_ODDS = 2.7
+"""How much likelier than the model says English is taken to be: most mentions are English,
+and short English posts full of handles and tickers are the model's commonest mistake."""
 # one scan for the scripts only one shipped language uses: Han, Hebrew, Arabic, Devanagari and
 # Cyrillic (Serbian is the only shipped language written in it)
 _SCRIPTS = re.compile(
@@ -280,32 +290,78 @@ _FOREIGN = re.compile(
 _MARKS = re.compile(f"[{''.join(LETTERS.values())}]")
 
 
-@cache
-def _detector(fast: bool) -> LanguageDetector:
-    builder = LanguageDetectorBuilder.from_languages(*_LINGUA)
-    return (builder.with_low_accuracy_mode() if fast else builder).build()
-
-
 def detect_language(text: str, hint: str | None = None) -> str | None:
-    """The ISO 639-1 code of ``text``'s language, or None when it cannot be told.
+    """The ISO 639-1 code of ``text``'s language, or None when it cannot be told (see
+    ``detect_languages``)."""
+    return detect_languages([text], [hint])[0]
 
-    ``hint`` is the language the source reported (RSS, Mastodon, Bluesky, X and YouTube often
-    do); it is trusted when given.  Otherwise, in order: the script; two common English words
-    and none of another language in plain-ASCII text; two or more votes for one language and
-    more than twice any other's (a vote is a distinct word of ``FUNCTION_WORDS`` or letter of
-    ``LETTERS``, then also a word of that language's keyword list); one English word and no
-    other vote in plain-ASCII text; and only then lingua.  Links, handles and tags are left out,
-    unless they are all the text has.
+
+def detect_languages(
+    texts: Sequence[str],
+    hints: Sequence[str | None] | None = None,
+    models: ModelShelf | None = None,
+) -> list[str | None]:
+    """The language of each text, None for one that has no letters.
+
+    ``hints`` are the languages the sources reported (RSS, Mastodon, Bluesky, X and YouTube
+    often do), trusted when given.  Otherwise, in order: the script; two common English words
+    and none of another language in plain-ASCII text; the language-identification model of
+    ``models`` (by default the shipped one), for all the rest at once, where it is sure; the
+    common words and letters of one language; lingua.
     """
+    found: list[str | None] = []
+    undecided: list[int] = []
+    for i, text in enumerate(texts):
+        language = _evidence(head(text, SCORED_CHARS), hints[i] if hints else None)
+        if language is _OPEN:
+            undecided.append(i)
+        found.append(language)
+    if not undecided:
+        return found
+    model = (models or _shipped()).get(IDENTIFIER)
+    masker = _masker()
+    read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
+    wordy = [i for i in undecided if enough_words(read[i])]
+    for i in undecided:
+        found[i] = None
+    if model is not None and wordy:
+        odds = model.probabilities([read[i] for i in wordy])
+        if "en" in model.classes:
+            odds[:, model.classes.index("en")] *= ENGLISH_ODDS
+        odds /= odds.sum(axis=1, keepdims=True)
+        for i, row in zip(wordy, odds.tolist(), strict=True):
+            best = max(range(len(row)), key=row.__getitem__)
+            if row[best] >= MODEL_SURE:
+                found[i] = model.classes[best]
+    for i in undecided:
+        if found[i] is None:
+            found[i] = _voted(texts[i]) or _lingua(texts[i])
+    return found
+
+
+_OPEN = "?"
+"""What ``_evidence`` says of a text that only the model can place."""
+
+
+def _evidence(text: str, hint: str | None) -> str | None:
     if hint:
         return hint.split("-")[0].split("_")[0].lower()
-    text = head(text, SCORED_CHARS)
     plain = text.isascii()  # no script to look for, no letter outside a-z
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
     lower = text.lower()
     if plain and english_words(text, enough=2) == 2 and not _foreign(lower):
         return "en"  # most mentions end here
+    if not _LETTER.search(
+        _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
+    ):
+        return None  # emoji, numbers, links and handles only
+    return _OPEN
+
+
+def _voted(text: str) -> str | None:
+    """The language the common words and letters of ``text`` vote for, if one wins clearly."""
+    lower = head(text, SCORED_CHARS).lower()
     words = _NOISE.sub(" ", lower)
     if not _LETTER.search(words):  # nothing but links, handles and tags: read the tags
         words = _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
@@ -322,18 +378,36 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
             if open_to_all or language in votes:
                 votes[language] = votes.get(language, 0) + n
         decided = _decided(votes)
-    if decided:
-        return decided
-    if plain and votes.get("en") == 1 and len(votes) == 1:  # one English word and no other's
-        return "en"
-    words = short_runs(words)
+    return decided
+
+
+def _lingua(text: str) -> str | None:
+    """lingua's reading of ``text`` among the Latin-script shipped languages: its fast mode's,
+    or its slow mode's where the fast one is unsure."""
+    words = short_runs(_NOISE.sub(" ", head(text, SCORED_CHARS)))
     confidences = _detector(fast=True).compute_language_confidence_values(words)
     if not confidences or confidences[0].value == 0:  # no Latin letters, or none it knows
         return None
-    if confidences[0].value >= SURE:
+    if confidences[0].value >= LINGUA_SURE:
         return _LINGUA[confidences[0].language]
     found = _detector(fast=False).detect_language_of(words)
     return _LINGUA[found] if found is not None else None
+
+
+@cache
+def _detector(fast: bool) -> LanguageDetector:
+    builder = LanguageDetectorBuilder.from_languages(*_LINGUA)
+    return (builder.with_low_accuracy_mode() if fast else builder).build()
+
+
+@cache
+def _shipped() -> ModelShelf:
+    return ModelShelf()
+
+
+@cache
+def _masker() -> Masker:
+    return Masker((), tag_words())
 
 
 def _foreign(lower: str) -> bool:

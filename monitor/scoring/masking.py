@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 MASK = "_"
 """What a link, a handle or a brand term becomes: a token VADER does not score, which forms no
 emoticon with the punctuation next to it (as "@" would: "@:" is one)."""
 TAG_CHARS = 40
 """Longer hashtags are left whole (splitting one costs the square of its length)."""
+TAGS_REMEMBERED = 8192
+"""How many hashtags' splits each masker remembers."""
 
 _LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
@@ -44,6 +47,8 @@ class Masker:
             re.compile(rf"(?<![\w@#$])[@#$]?(?:{body})(?!\w)", re.IGNORECASE) if body else None
         )
         self._tag_words = frozenset(w.lower() for w in tag_words if w)
+        # the same tags come back again and again (a campaign's, a brand's)
+        self._split = lru_cache(maxsize=TAGS_REMEMBERED)(self._split_uncached)
 
     def mask(self, text: str) -> str:
         """``text`` with hashtags split, and links, brand terms and handles masked."""
@@ -58,7 +63,9 @@ class Masker:
         return text
 
     def _split_tag(self, found: re.Match[str]) -> str:
-        tag = found.group(0)
+        return self._split(found.group(0))
+
+    def _split_uncached(self, tag: str) -> str:
         if len(tag) > TAG_CHARS:
             return tag
         words: list[str] = []

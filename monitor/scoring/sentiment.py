@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from monitor.scoring.limits import SCORED_CHARS, head
 from monitor.scoring.vader import Vader
@@ -33,13 +33,23 @@ class Sentiment:
     """The complaint rule families (or keyword kinds) that matched, for triage."""
 
 
+class Post(NamedTuple):
+    """A text to score, the language its source reported (if any), and the brands it mentions
+    (a brand may have rules of its own)."""
+
+    text: str
+    language: str | None = None
+    brands: Sequence[str] = ()
+
+
 class SentimentScorer(Protocol):
-    """Anything that can score a text.  ``language`` is the language the source reported, if
-    any; ``brands`` are the brands the text mentions (a brand may have rules of its own)."""
+    """Anything that can score texts, one or a batch at a time (a batch may be much faster)."""
 
     def score(
         self, text: str, *, language: str | None = None, brands: Sequence[str] = ()
     ) -> Sentiment: ...
+
+    def score_many(self, posts: Sequence[Post]) -> list[Sentiment]: ...
 
 
 def label_for(
@@ -85,3 +95,6 @@ class VaderScorer:
             compound=compound,
             label=label_for(compound, self.negative_below, self.positive_above),
         )
+
+    def score_many(self, posts: Sequence[Post]) -> list[Sentiment]:
+        return [self.score(post.text) for post in posts]
