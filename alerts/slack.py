@@ -298,7 +298,8 @@ class SlackSink:
         head = threads.get(channel) or self._open(alert, channel)
         silent, muted = quiet(acknowledgement(self.storage, incident))
         broadcast = {"reply_broadcast": True} if level == "crisis" and not muted else {}
-        blocks = page_blocks(alert, self._mention(level, silent))
+        menus = self.slack.interactivity is not None
+        blocks = page_blocks(alert, self._mention(level, silent), menus=menus)
         self._post(channel, alert.key, blocks, head, **broadcast)
         self._update_heads(alert)
         if payload.get("event") in ("opened", "reopened"):

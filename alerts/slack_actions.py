@@ -1,4 +1,5 @@
-"""The buttons on an incident's Slack head: "Acknowledge", "Mute 1 h" (and "Open report", a link).
+"""The buttons on an incident's Slack head: "Acknowledge", "Mute 1 h" (and "Open report", a link),
+and the "Wrong sentiment?" menu of each top mention in a page.
 
 Slack POSTs each click to the app's Interactivity Request URL; the daemon answers it at
 ``/slack/actions`` on ``[alerts.slack] interactivity`` (put it behind the HTTPS address Slack
@@ -10,6 +11,10 @@ A click is stored (``IncidentAck``) and the head it was made on is redrawn at on
 click's ``response_url``.  An acknowledged incident no longer pings ``crisis_mention`` on
 escalation; a muted one neither pings nor broadcasts for an hour, and its pages still reach the
 thread, so nothing is lost.
+
+A choice in a mention's menu stores the team's label for it (``Storage.label_mention``, by the
+Slack user who chose) and answers the user alone (an ephemeral message through the
+``response_url``).
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from alerts.slack_blocks import Blocks, state_block
+from alerts.slack_blocks import LABEL, Blocks, state_block
 from monitor.model import IncidentAck, to_utc, utcnow
 from monitor.serving import BackgroundServer, Request, Response
 from monitor.signing import fresh
-from monitor.storage import Storage
+from monitor.storage import Storage, UnknownMention
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +99,48 @@ def redrawn(blocks: Blocks, ack: IncidentAck) -> Blocks:
     return kept[:position] + [state_block(ack)] + kept[position:]
 
 
+def label(storage: Storage, value: str, user: str) -> str:
+    """Store the label chosen in a mention's menu (``<mention id>:<sentiment>``) by Slack user
+    ``user``; return what to tell them."""
+    mention_id, _, sentiment = value.partition(":")
+    try:
+        storage.label_mention(int(mention_id), sentiment, by=user)
+    except UnknownMention as exc:
+        log.warning("slack: label by %s not stored: %s", user, exc)
+        return f"Not labelled: mention {mention_id} is no longer stored."
+    log.info("slack: mention %s labelled %s by %s", mention_id, sentiment, user)
+    return f"Mention {mention_id} labelled {sentiment}: `brandmon train` will learn from it."
+
+
 def handle(storage: Storage, payload: dict[str, Any]) -> None:
-    """Record the clicks of one ``block_actions`` payload and redraw the head they were on."""
+    """Record the clicks of one ``block_actions`` payload and redraw the head they were on (or,
+    for a label, tell the user it was stored)."""
     user = str((payload.get("user") or {}).get("id") or "")
     if not _USER.fullmatch(user):
         raise ValueError("the click has no Slack user")
     ack = None
+    said = []
     for action in payload.get("actions") or []:
         if action.get("action_id") in (ACKNOWLEDGE, MUTE):
             ack = record(storage, int(action["value"]), action["action_id"], user)
             log.info("slack: %s on incident %s by %s", action["action_id"], action["value"], user)
+        elif action.get("action_id") == LABEL:
+            said.append(label(storage, str(action["selected_option"]["value"]), user))
     blocks = (payload.get("message") or {}).get("blocks")
     url = payload.get("response_url")
-    if ack is None or not blocks or not url:
+    if not url:
         return
+    for text in said:  # a courtesy: the label is stored whether or not Slack shows this
+        _answer(url, {"response_type": "ephemeral", "replace_original": False, "text": text})
+    if ack is not None and blocks:  # the head is redrawn at the next page anyway
+        _answer(url, {"replace_original": True, "blocks": redrawn(blocks, ack)})
+
+
+def _answer(url: str, body: dict[str, Any]) -> None:
     try:
-        httpx.post(
-            url, json={"replace_original": True, "blocks": redrawn(blocks, ack)}, timeout=5
-        ).raise_for_status()
-    except httpx.HTTPError as exc:  # the head is redrawn at the next page anyway
-        log.warning("slack: head not redrawn after a click: %s", exc)
+        httpx.post(url, json=body, timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("slack: could not answer a click: %s", exc)
 
 
 class ActionServer(BackgroundServer):

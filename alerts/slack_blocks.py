@@ -18,7 +18,7 @@ from typing import Any
 
 from alerts.base import Alert
 from alerts.console import growth, undelivered, why
-from monitor.model import IncidentAck, to_utc, utcnow
+from monitor.model import SENTIMENTS, IncidentAck, to_utc, utcnow
 
 MARKS = {
     "watch": ":large_yellow_circle:",
@@ -92,7 +92,7 @@ def fit(blocks: Blocks) -> Blocks:
         if block["type"] == "header":
             block = header(block["text"]["text"])
         elif block["type"] == "section":
-            block = section(block["text"]["text"])
+            block = {**block, **section(block["text"]["text"])}  # keeps an accessory
         elif block["type"] == "context":
             block = {**block, **context(*(e["text"] for e in block["elements"]))}
         fitted.append(block)
@@ -116,6 +116,37 @@ def mention_line(m: dict[str, Any]) -> tuple[str, str]:
     who = escape(m.get("author") or "unknown")
     tail = f" — {who} (reach {m.get('reach') or 0:.0f}, {escape(str(m.get('source', '')))})"
     return f"• {link(m.get('url'), text)}{tail}", f"• {escape(text)}{tail}"
+
+
+LABEL = "brandmon_label"
+LABEL_HINT = (
+    "Wrong sentiment? Pick the right one in a mention's ⋯ menu: `brandmon train` learns it."
+)
+
+
+def label_menu(mention_id: int) -> dict[str, Any]:
+    """A mention's "Wrong sentiment?" menu: one option per sentiment (an overflow menu takes 2
+    to 5), each valued ``<mention id>:<sentiment>`` (their clicks are answered by
+    ``alerts.slack_actions``)."""
+    options = [
+        {"text": {"type": "plain_text", "text": f"Sentiment: {s}"}, "value": f"{mention_id}:{s}"}
+        for s in SENTIMENTS
+    ]
+    return {"type": "overflow", "action_id": LABEL, "options": options}
+
+
+def labelled_listing(title: str, mentions: list[dict[str, Any]]) -> Blocks:
+    """``title`` and a section per mention with its ``label_menu`` (a mention without an id,
+    from an alert queued before ids were carried, has no menu)."""
+    blocks = [section(title)]
+    for m in mentions:
+        linked, plain = mention_line(m)
+        block = section(linked if len(linked) <= SECTION_CHARS else plain)
+        if isinstance(m.get("id"), int):
+            block["accessory"] = label_menu(m["id"])
+        blocks.append(block)
+    blocks.append(context(LABEL_HINT))
+    return blocks
 
 
 def title(alert: Alert) -> str:
@@ -188,8 +219,9 @@ def head_blocks(
     return fit(blocks)
 
 
-def page_blocks(alert: Alert, mention: str) -> Blocks:
-    """A page's evidence, or the resolution, as a thread reply."""
+def page_blocks(alert: Alert, mention: str, *, menus: bool = False) -> Blocks:
+    """A page's evidence, or the resolution, as a thread reply; with ``menus`` (when Slack's
+    clicks reach the daemon) each top mention has a "Wrong sentiment?" menu."""
     p = alert.payload
     if alert.kind == "resolved":
         text = (
@@ -201,8 +233,11 @@ def page_blocks(alert: Alert, mention: str) -> Blocks:
     summary = f"{mention}{escape(why(p))}. {escape(growth(p))}".strip()
     blocks = [header(title(alert)), section(summary)]
     top = p.get("top_mentions") or []
-    if top:
+    if top and menus:
+        blocks += labelled_listing("*Most influential*", top)
+    elif top:
         blocks.append(listing("*Most influential*", [mention_line(m) for m in top]))
+    if top:
         first = [m for m in p.get("first_mentions") or [] if m not in top]
         if first:
             blocks.append(listing("*Where it started*", [mention_line(m) for m in first]))

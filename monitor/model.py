@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 MAX_ID_LENGTH = 500
@@ -124,6 +124,41 @@ class Mention(SQLModel, table=True):
     reach_score: float
     category: str | None = Field(default=None, max_length=50)
     priority: str | None = Field(default=None, max_length=4)
+
+
+SENTIMENTS = ("negative", "neutral", "positive")
+"""The sentiment labels a scorer gives and a person may correct a mention to."""
+
+
+class MentionLabel(SQLModel, table=True):
+    """The team's own judgement of one mention (``brandmon label``, or the Slack alert's menu):
+    what ``brandmon train`` learns from.  One per mention; labelling it again replaces it."""
+
+    mention_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("mention.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    sentiment: str = Field(max_length=20)
+    """One of ``SENTIMENTS``."""
+    category: str | None = Field(default=None, max_length=50)
+    """A triage category (``monitor.triage.CATEGORIES``), or None when not corrected."""
+    labelled_by: str | None = Field(default=None, max_length=100)
+    labelled_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledText:
+    """A labelled mention's text, as training reads it."""
+
+    text: str
+    language: str | None
+    sentiment: str
+    category: str | None
+    mention_id: int
 
 
 class SourceState(SQLModel, table=True):

@@ -29,14 +29,18 @@ from sqlmodel import Session, SQLModel, col, create_engine
 
 from connectors.base import Cursor
 from monitor.model import (
+    SENTIMENTS,
     AlertOutbox,
     Incident,
+    LabelledText,
     Lease,
     Mention,
+    MentionLabel,
     MentionRow,
     SourceState,
     utcnow,
 )
+from monitor.triage import CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,14 @@ class Activity:
     volume: int = 0
     negative: int = 0
     negative_reach: float = 0.0
+
+
+class UnknownMention(LookupError):
+    """No stored mention has the id a label was given for."""
+
+    def __init__(self, mention_id: int) -> None:
+        super().__init__(f"no stored mention has id {mention_id}")
+        self.mention_id = mention_id
 
 
 SCHEMA_LOCK = 0x6272616E64  # "brand": the advisory lock key that serialises schema creation
@@ -357,13 +369,82 @@ class Storage:
         with self.session() as session:
             return list(session.scalars(query))
 
+    def label_mention(
+        self,
+        mention_id: int,
+        sentiment: str,
+        category: str | None = None,
+        by: str | None = None,
+    ) -> MentionLabel:
+        """Store the team's ``sentiment`` (and triage ``category``) for a mention, replacing
+        the label it had.  ``ValueError`` for a sentiment or category that does not exist,
+        ``UnknownMention`` for an id no stored mention has."""
+        if sentiment not in SENTIMENTS:
+            raise ValueError(
+                f"unknown sentiment {sentiment!r}: expected one of {', '.join(SENTIMENTS)}"
+            )
+        if category is not None and category not in CATEGORIES:
+            raise ValueError(
+                f"unknown category {category!r}: expected one of {', '.join(CATEGORIES)}"
+            )
+        if by is not None and len(by) > _LABELLER_CHARS:
+            raise ValueError(f"the labeller's name is longer than {_LABELLER_CHARS} characters")
+        label = MentionLabel(
+            mention_id=mention_id,
+            sentiment=sentiment,
+            category=category,
+            labelled_by=by,
+            labelled_at=utcnow(),
+        )
+        values = label.model_dump()
+        insert = self._dialect_insert(MentionLabel).values(values)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["mention_id"],
+            set_={name: insert.excluded[name] for name in values if name != "mention_id"},
+        )
+        with self.session() as session:
+            if session.scalar(select(Mention.id).where(Mention.id == mention_id)) is None:
+                raise UnknownMention(mention_id)
+            session.execute(upsert)
+            session.commit()
+        return label
+
+    def labelled_mentions(self, language: str | None = None) -> list[LabelledText]:
+        """Every labelled mention's text and label (of one ``language``, if given), in the
+        order of their ids."""
+        query = (
+            select(
+                Mention.text,
+                Mention.language,
+                MentionLabel.sentiment,
+                MentionLabel.category,
+                MentionLabel.mention_id,
+            )
+            .join(Mention, col(Mention.id) == col(MentionLabel.mention_id))
+            .order_by(col(MentionLabel.mention_id))
+        )
+        if language is not None:
+            query = query.where(Mention.language == language)
+        with self.session() as session:
+            return [LabelledText(*row) for row in session.execute(query)]
+
     def prune(self, before: datetime, *, batch: int = 1000) -> int:
-        """Delete mentions published before ``before``, ``batch`` rows per transaction so
-        writers (polls) are never held up for long; return how many were deleted."""
+        """Delete mentions published before ``before``, and their labels, ``batch`` rows per
+        transaction so writers (polls) are never held up for long; return how many mentions
+        were deleted."""
         deleted = 0
         while True:
-            oldest = select(Mention.id).where(Mention.published_at < before).limit(batch)
             with self.session() as session:
+                oldest = list(
+                    session.scalars(
+                        select(Mention.id).where(Mention.published_at < before).limit(batch)
+                    )
+                )
+                # SQLite does not enforce foreign keys: a label left behind would label
+                # whichever mention is given its id next.
+                session.execute(
+                    delete(MentionLabel).where(col(MentionLabel.mention_id).in_(oldest))
+                )
                 result = session.execute(delete(Mention).where(col(Mention.id).in_(oldest)))
                 session.commit()
             deleted += result.rowcount
@@ -486,6 +567,7 @@ class Storage:
 
 _MENTION_COLUMNS = [column.name for column in Mention.__table__.columns if column.name != "id"]
 _ROWS_PER_STATEMENT = 1000
+_LABELLER_CHARS = MentionLabel.__table__.columns["labelled_by"].type.length
 """21,000 parameters: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
 
 

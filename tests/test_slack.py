@@ -642,6 +642,23 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BUTTONS = 'interactivity = "127.0.0.1:8799"\nsigning_secret_env = "TEST_SLACK_SIGNING"\n'
 
 
+def answers_at(slack: FakeSlack, path: str) -> list[dict[str, Any]]:
+    """What brandmon posts to ``path`` on the fake Slack (a click's ``response_url``); the
+    rest of the Web API is served as before."""
+    answers: list[dict[str, Any]] = []
+    handle = slack.handle
+
+    def response_url(request: Request) -> Response:
+        if request.path == path:
+            answers.append(request.get_json())
+            return Response("ok")
+        return handle(request)
+
+    slack.server.clear()
+    slack.server.expect_request(re.compile("/.*")).respond_with_handler(response_url)
+    return answers
+
+
 def click(action: str, incident: int, response_url: str, blocks: list[Any]) -> bytes:
     payload = {
         "type": "block_actions",
@@ -662,17 +679,7 @@ def test_buttons_acknowledge_and_mute_an_incident_only_when_slack_signed_the_cli
         head = slack.thread(PR)[0]
         [actions] = [b for b in head["blocks"] if b["type"] == "actions"]
         assert [e["action_id"] for e in actions["elements"]] == ["brandmon_ack", "brandmon_mute"]
-        redraws: list[dict[str, Any]] = []
-        handle = slack.handle
-
-        def response_url(request: Request) -> Response:
-            if request.path == "/hooks/1":  # the click's response_url, as Slack gives it
-                redraws.append(request.get_json())
-                return Response("ok")
-            return handle(request)
-
-        slack.server.clear()
-        slack.server.expect_request(re.compile("/.*")).respond_with_handler(response_url)
+        redraws = answers_at(slack, "/hooks/1")  # the click's response_url, as Slack gives it
         server = ActionServer("127.0.0.1", 0, SECRET, sink.storage)
         server.start()
         url = "http://{}:{}{}".format(*server.address, ACTIONS_PATH)
