@@ -26,6 +26,7 @@ from monitor.scoring.model import (
     write_models,
 )
 from monitor.scoring.sentiment import Post
+from monitor.storage import Storage
 from monitor.training import Example, fit, predict
 
 # An invented language: what a text says is in its words, never in their order or number.
@@ -218,3 +219,64 @@ def test_train_says_what_is_missing(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--add", "en"])
     assert result.exit_code == 2
     assert "expected LANGUAGE=FILE" in result.output
+
+
+def test_the_teams_labels_train_a_model_that_reads_their_customers(tmp_path: Path) -> None:
+    """A team whose customers say their order got "flurbed" (a word no lexicon knows) labels
+    what they saw; `brandmon train` finds that a model trained on those labels beats today's
+    scoring, writes it, and `brandmon score` then reads the word as they do."""
+    rng = random.Random(11)
+    objects = ["order", "parcel", "booking", "ticket", "account", "delivery"]
+    posts = []
+    for n in range(80):
+        said = "got flurbed again" if n % 2 == 0 else "was zinged this time"
+        text = f"@acme my {rng.choice(objects)} {said}, the {rng.choice(objects)} is next #{n}"
+        posts.append({"id": str(n), "source": "x", "text": text, "published_at": "2026-11-20"})
+    jsonl = tmp_path / "posts.jsonl"
+    jsonl.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+    models = tmp_path / "models"
+    config = tmp_path / "brandmon.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n\n'
+        f'[sentiment]\nmodels = "{models}"\n\n'
+        '[[brands]]\nname = "Acme"\nhandles = ["@acme"]\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["ingest", "--jsonl", str(jsonl), "--config", str(config)]).exit_code
+        == 0
+    )
+    storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        for mention in storage.mentions(limit=1000):
+            flurbed = "flurbed" in mention.text
+            storage.label_mention(mention.id, "negative" if flurbed else "positive")
+        storage.label_mention(storage.mentions(limit=1)[0].id, "negative")
+    finally:
+        storage.close()
+
+    result = runner.invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "en: 80 labels; today negative F1 0.00" in result.output
+    assert "better: written" in result.output
+    assert load_model(models, "en") is not None
+
+    scored = runner.invoke(
+        app, ["score", "--config", str(config)], input="@acme my booking got flurbed\n"
+    )
+    assert json.loads(scored.stdout)["label"] == "negative"
+    shipped_reading = ComplaintAwareScorer().score("@acme my booking got flurbed")
+    assert shipped_reading.label != "negative"  # what the team's model learnt
+
+
+def test_train_needs_a_place_for_the_teams_models(tmp_path: Path) -> None:
+    config = tmp_path / "brandmon.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n\n'
+        '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["train", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "set [sentiment] models in the config, or pass --out DIR" in result.output

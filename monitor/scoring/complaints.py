@@ -48,7 +48,8 @@ KEYWORD_SCALE = 4.0
 """Keyword sums are mapped to (-1, 1) as VADER maps its sums: s / sqrt(s² + scale)."""
 ENGLISH_MODEL_SHARE = 0.5
 """English: the model's share of the score (positive minus negative probability), VADER's the
-rest; the complaint families' floors then apply to the blend."""
+rest.  A post a complaint family matched is negative whatever the model says: the model is not
+asked, and the family's floor applies to VADER's score as before."""
 KEYWORD_SHARE = 0.2
 """Other languages with a model: the keyword lists' share of the score, the model's the rest."""
 COMPLAINT_WORDS = {"negative", "complaint", "crisis"}
@@ -117,7 +118,7 @@ class ComplaintAwareScorer:
         ]
         by_language: dict[str, list[int]] = {}
         for i, reading in enumerate(readings):
-            if reading.model_language and enough_words(reading.masked):
+            if reading.floor is None and reading.model_language and enough_words(reading.masked):
                 by_language.setdefault(reading.model_language, []).append(i)
         for language, indices in by_language.items():
             model = self._models.get(language)

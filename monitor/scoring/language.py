@@ -360,7 +360,8 @@ def _evidence(text: str, hint: str | None) -> str | None:
 
 
 def _voted(text: str) -> str | None:
-    """The language the common words and letters of ``text`` vote for, if one wins clearly."""
+    """The language the common words and letters of ``text`` vote for, if one wins clearly;
+    else English for plain-ASCII text with an English word and no other language's."""
     lower = head(text, SCORED_CHARS).lower()
     words = _NOISE.sub(" ", lower)
     if not _LETTER.search(words):  # nothing but links, handles and tags: read the tags
@@ -378,6 +379,8 @@ def _voted(text: str) -> str | None:
             if open_to_all or language in votes:
                 votes[language] = votes.get(language, 0) + n
         decided = _decided(votes)
+    if decided is None and lower.isascii() and votes.keys() == {"en"}:
+        return "en"
     return decided
 
 

@@ -249,10 +249,16 @@ class RequestWords:
         self._approval_after = {
             word: frozenset(w.lower() for w in before) for word, before in approval_after.items()
         }
+        # most posts have none of the first words: one search says so
+        self._first_words = re.compile(
+            r"(?<!\w)(?:" + "|".join(map(re.escape, self._phrases)) + r")(?!\w)", re.IGNORECASE
+        )
 
     def drop(self, text: str) -> str:
         """``text`` without its request words (matched case-insensitively), their punctuation
         kept for VADER's emphasis rules."""
+        if not self._first_words.search(text):
+            return text
         tokens = text.split()
         words = [token.strip(_PUNCTUATION).lower() for token in tokens]
         if self._phrases.keys().isdisjoint(words):
