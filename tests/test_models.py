@@ -280,3 +280,8 @@ def test_train_needs_a_place_for_the_teams_models(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--config", str(config)])
     assert result.exit_code == 2
     assert "set [sentiment] models in the config, or pass --out DIR" in result.output
+
+
+def test_models_read_short_posts_in_scripts_without_spaces() -> None:
+    found = ComplaintAwareScorer().score("太差了")  # "too bad", one run of three letters
+    assert (found.language, found.label, found.confidence) == ("zh", "negative", "high")

@@ -174,11 +174,16 @@ class SentimentModel:
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
+# two letters of a script written without spaces (Chinese, Japanese, Korean, Thai) are a word
+_SPACELESS = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{2}")
 
 
 def enough_words(text: str) -> bool:
-    """Whether ``text`` has the two words (runs of two letters or more) a model needs to read
-    it: the grams of one word or none (a name, punctuation, emoji) say too little to trust."""
+    """Whether ``text`` has the two words (runs of two letters or more; in a script without
+    spaces, two letters) a model needs to read it: the grams of one word or none (a name,
+    punctuation, emoji) say too little to trust."""
+    if _SPACELESS.search(text):
+        return True
     runs = _WORD.finditer(text)
     return next(runs, None) is not None and next(runs, None) is not None
 
