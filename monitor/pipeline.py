@@ -299,8 +299,7 @@ class Pipeline:
         chunk by chunk, so the first rows are stored while later ones are being scored."""
         jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
         if self._pool is None:
-            for i in range(0, len(jobs), _CHUNK):
-                yield from assess(self.scorer, jobs[i : i + _CHUNK])
+            yield from assess(self.scorer, jobs)  # one batch: the models read it at once
             return
         # Only what scoring needs crosses to the workers, and plain tuples come back.
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
@@ -316,7 +315,7 @@ def brand_terms(brands: Iterable[BrandConfig]) -> dict[str, list[str]]:
     return {b.name: [*b.keywords, *b.aliases, *b.handles, *b.hashtags] for b in brands}
 
 
-_CHUNK = 100
+_CHUNK = 500
 """Posts per task sent to a worker: small enough to keep every worker busy, large enough that
 sending them costs little."""
 _worker_scorer: ComplaintAwareScorer | None = None
