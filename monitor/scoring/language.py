@@ -279,13 +279,15 @@ LETTERS = {
 """Letters that only one of the Latin-script shipped languages uses; each counts as a word."""
 _OWNER = {word: language for language, words in FUNCTION_WORDS.items() for word in words}
 _OWNER |= {letter: language for language, letters in LETTERS.items() for letter in letters}
-# the plain-ASCII common words of the shipped languages other than English, and links, handles
-# and tags to skip (a match with no group)
-_FOREIGN = re.compile(
+# the common English words (group 1) and the plain-ASCII common words of the other shipped
+# languages (group 2), and links, handles and tags to skip (a match with no group)
+_COMMON = re.compile(
     _NOISE.pattern
-    + r"|\b("
+    + r"|\b(?:("
+    + trie_pattern(_ENGLISH_WORDS)
+    + r")|("
     + trie_pattern(w for w, language in _OWNER.items() if language != "en" and w.isascii())
-    + r")(?!\w)"
+    + r"))(?!\w)"
 )
 _MARKS = re.compile(f"[{''.join(LETTERS.values())}]")
 
@@ -350,7 +352,7 @@ def _evidence(text: str, hint: str | None) -> str | None:
     if not plain and (script := _SCRIPTS.search(text)):
         return _SCRIPT_LANGUAGES[script.lastindex or 0]
     lower = text.lower()
-    if plain and english_words(text, enough=2) == 2 and not _foreign(lower):
+    if plain and _plainly_english(lower):
         return "en"  # most mentions end here
     if not _LETTER.search(
         _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
@@ -413,9 +415,16 @@ def _masker() -> Masker:
     return Masker((), tag_words())
 
 
-def _foreign(lower: str) -> bool:
-    """Whether ``lower`` uses a common word of another language than English."""
-    return any(found[1] for found in _FOREIGN.finditer(lower))
+def _plainly_english(lower: str) -> bool:
+    """Whether ``lower`` uses two common English words and no common word of another shipped
+    language (one pass over the text)."""
+    english: set[str] = set()
+    for found in _COMMON.finditer(lower):
+        if found[2]:
+            return False
+        if found[1]:
+            english.add(found[1])
+    return len(english) >= 2
 
 
 def _decided(votes: dict[str, int]) -> str | None:
