@@ -29,7 +29,6 @@ FEATURES_VERSION = 3
 
 _DIGIT = re.compile(r"\d")
 _REPEAT = re.compile(r"(.)\1{2,}")
-_SPACE = re.compile(r"\s+")
 _PAD = "\0" * (LONGEST - 1)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _STEP = np.uint64(0x100000001B3)
@@ -40,8 +39,7 @@ _SALT = [np.uint64(n * 0x51ED2701) for n in range(1, LONGEST + 1)]
 def normalise(text: str) -> str:
     """The form of ``text`` that grams are taken from."""
     text = _DIGIT.sub("0", text.casefold())
-    text = _REPEAT.sub(r"\1\1", text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(_REPEAT.sub(r"\1\1", text).split())
 
 
 def grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
