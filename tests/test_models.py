@@ -28,6 +28,7 @@ from monitor.scoring.model import (
 from monitor.scoring.sentiment import Post
 from monitor.storage import Storage
 from monitor.training import Example, fit, predict
+from monitor.triage import triage
 
 # An invented language: what a text says is in its words, never in their order or number.
 BAD = ["grulk", "vantor", "mizzel", "drabo", "skeff", "quorn"]
@@ -285,3 +286,23 @@ def test_train_needs_a_place_for_the_teams_models(tmp_path: Path) -> None:
 def test_models_read_short_posts_in_scripts_without_spaces() -> None:
     found = ComplaintAwareScorer().score("太差了")  # "too bad", one run of three letters
     assert (found.language, found.label, found.confidence) == ("zh", "negative", "high")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Found a cockroach in my burger, I got food poisoning @acme",
+        "מצאתי ג׳וק בהמבורגר וקיבלתי הרעלת מזון",
+        "Znalazłem karalucha w burgerze, zatrucie pokarmowe",
+        "在汉堡里发现了蟑螂，食物中毒了",
+        "Saya jumpa lipas dalam burger, keracunan makanan",
+    ],
+)
+def test_a_safety_complaint_is_a_crisis_risk_in_every_language(text: str) -> None:
+    sentiment = ComplaintAwareScorer().score(text)
+    verdict = triage(text, sentiment, 0.0)
+    assert (sentiment.label, verdict.category, verdict.priority) == (
+        "negative",
+        "crisis_risk",
+        "P1",
+    )
