@@ -1,15 +1,15 @@
 """The durable outbox between the detector and the sinks.
 
 The detector writes alerts here in the same transaction as the incident change that caused them
-(``enqueue``), one row per sink, keyed by an idempotency key, so a decision is never half-made.
-``OutboxSender`` then delivers due rows in order and marks each sent only after its sink
-accepted it; a failing sink keeps its rows pending with back-off (honouring ``retry_after``,
-else at most ``MAX_BACKOFF``) and holds the later rows of the same sink back, so alerts arrive
-in order once it recovers.  A row its sink refuses for good (``PermanentSinkError``) is
-dead-lettered instead: marked ``failed``, announced to the other sinks (an ``undeliverable``
-alert) and passed over, so it never blocks the alerts behind it.  ``brandmon outbox`` lists such
-rows and retries or drops them.  A restart simply picks up what is still pending: nothing is
-lost, and nothing is ever deleted.
+(``monitor.storage.enqueue``), one row per sink, keyed by an idempotency key, so a decision is
+never half-made.  ``OutboxSender`` then delivers due rows in order and marks each sent only after
+its sink accepted it; a failing sink keeps its rows pending with back-off (honouring
+``retry_after``, else at most ``MAX_BACKOFF``) and holds the later rows of the same sink back, so
+alerts arrive in order once it recovers.  A row its sink refuses for good
+(``PermanentSinkError``) is dead-lettered instead: marked ``failed``, announced to the other
+sinks (an ``undeliverable`` alert) and passed over, so it never blocks the alerts behind it.
+``brandmon outbox`` lists such rows and retries or drops them.  A restart simply picks up what is
+still pending: nothing is lost, and nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from alerts.base import Alert, PermanentSinkError, Sink, SinkError
 from monitor.model import AlertOutbox, utcnow
-from monitor.storage import Storage, instance_id
+from monitor.storage import Storage, enqueue, instance_id
 
 log = logging.getLogger(__name__)
 
@@ -40,36 +39,6 @@ SEND_LEASE = timedelta(minutes=5)
 Status = Literal["pending", "sent", "failed", "dropped"]
 STATUSES: tuple[Status, ...] = ("pending", "sent", "failed", "dropped")
 UNDELIVERABLE = "undeliverable"
-
-
-def enqueue(
-    session: Session,
-    *,
-    key: str,
-    brand: str,
-    kind: str,
-    payload: Mapping[str, Any],
-    sinks: Sequence[str],
-) -> None:
-    """Add one outbox row per sink to ``session``'s transaction (a known key is a no-op)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    body = json.dumps(payload, ensure_ascii=False, default=str)
-    now = utcnow()
-    rows = [
-        {
-            "idempotency_key": f"{key}:{sink}",
-            "brand": brand,
-            "sink": sink,
-            "kind": kind,
-            "payload": body,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for sink in sinks
-    ]
-    session.execute(insert(AlertOutbox).on_conflict_do_nothing(), rows)
 
 
 @dataclass(slots=True)

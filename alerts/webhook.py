@@ -16,8 +16,8 @@ import time
 import httpx
 
 from alerts.base import Alert, SinkError
-from connectors.http import USER_AGENT, parse_retry_after, redact_url
 from monitor.config import WebhookSinkConfig
+from monitor.http import USER_AGENT, parse_retry_after, redact_url
 from monitor.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 

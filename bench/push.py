@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/push.py [--clients 500] [--per-client 5] [--slow-cap 40]
 
-Each part runs against brandmon's push endpoint (``connectors.webhook``, served by uvicorn) and
+Each part runs against brandmon's push endpoint (``monitor.push``, served by uvicorn) and
 against the stdlib server it replaced (``Stdlib`` below: the same transport, its handler reduced
 to a push's successful path), each with a fresh SQLite storage behind the real pipeline:
 
@@ -38,10 +38,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from connectors.webhook import Ingest, WebhookServer
 from monitor.config import WebhookSource, parse_config
 from monitor.jsonl import parse_mention
 from monitor.pipeline import Pipeline
+from monitor.push import Ingest, WebhookServer
 from monitor.storage import Storage
 
 SECRET = "bench-push-secret"

@@ -14,16 +14,7 @@ from typing import Protocol
 
 import httpx
 
-from monitor.model import RawMention
-
-
-@dataclass(slots=True)
-class Cursor:
-    """What a connector needs to resume: an API cursor and/or HTTP validators."""
-
-    cursor: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
+from monitor.model import Cursor, RawMention
 
 
 @dataclass(slots=True)

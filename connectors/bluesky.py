@@ -23,12 +23,12 @@ from urllib.parse import urlencode
 
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page, slow_down
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, parse_time, string
 from monitor.config import BlueskySource
-from monitor.model import RawMention
+from monitor.model import Cursor, RawMention
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 import httpx
 
-from connectors.base import Cursor, PollResult
+from connectors.base import PollResult
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, html_to_text, malformed, objects, string
 from monitor.config import HackerNewsSource
-from monitor.model import RawMention
+from monitor.model import Cursor, RawMention
 
 ITEM = "https://news.ycombinator.com/item?id="
 LIMIT = 100

@@ -3,8 +3,8 @@
 ``make_client`` builds the shared ``httpx.AsyncClient`` (timeouts, redirects, User-Agent,
 connection limits) and ``fetch`` performs one GET with a hard cap on the body size, turning every
 failure into a ``SourceError`` with a stable ``kind``.  Error messages name the URL without its
-query string, fragment or user info, because those are where API keys and passwords live; request
-headers (``Authorization``) are never mentioned at all.
+query string, fragment or user info (``monitor.http.redact_url``), because those are where API
+keys and passwords live; request headers (``Authorization``) are never mentioned at all.
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import httpx
 
 from connectors.base import SourceError
-from monitor import __version__
-
-USER_AGENT = f"brandmon/{__version__} (+https://github.com/brandmon/brandmon)"
+from monitor.http import USER_AGENT, parse_retry_after, redact_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,22 +178,6 @@ def _reason(exc: httpx.TransportError) -> str:
     return type(exc).__name__
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), else None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset")
 """Where each service says when its rate-limit window resets: X ``x-rate-limit-reset`` (Unix
 time), Reddit ``x-ratelimit-reset`` (seconds from now), Mastodon ``X-RateLimit-Reset`` (an ISO
@@ -225,14 +206,6 @@ def until_reset(headers: httpx.Headers, now: datetime | None = None) -> float | 
             return max(0.0, number - now.timestamp()) + 1
         return max(0.0, number) + 1
     return None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user info, query string and fragment: safe to log or show."""
-    try:
-        return str(httpx.URL(url).copy_with(userinfo=b"", query=None, fragment=None))
-    except httpx.InvalidURL:
-        return "<invalid URL>"
 
 
 @dataclass(frozen=True, slots=True)

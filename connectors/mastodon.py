@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back
 from connectors.payload import (
@@ -43,7 +43,7 @@ from connectors.payload import (
     string,
 )
 from monitor.config import MastodonSource
-from monitor.model import RawMention
+from monitor.model import Cursor, RawMention
 
 LIMIT = 40
 LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]*)"?')

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from connectors.base import Cursor, SourceError
-from connectors.http import redact_url
-from monitor.model import RawMention
+from connectors.base import SourceError
+from monitor.http import redact_url
+from monitor.model import Cursor, RawMention
 
 Json = dict[str, Any]
 

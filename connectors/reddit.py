@@ -24,12 +24,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import JsonPage, fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, string
 from monitor.config import RedditSource
-from monitor.model import RawMention
+from monitor.model import Cursor, RawMention
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import Fetched, fetch, redact_url
+from connectors.base import PollResult, SourceError
+from connectors.http import Fetched, fetch
 from connectors.payload import html_to_text
 from monitor.config import RssSource
-from monitor.model import RawMention
+from monitor.http import redact_url
+from monitor.model import Cursor, RawMention
 from monitor.urls import canonical_url, unwrap_redirect
 
 Entry = dict[str, Any]

@@ -35,12 +35,12 @@ from typing import Any
 
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back
 from connectors.payload import Json, count, malformed, obj, objects, parse_time, string
 from monitor.config import XSource
-from monitor.model import RawMention, utcnow
+from monitor.model import Cursor, RawMention, utcnow
 
 PAGE_SIZE = 100
 SEARCH_REACH = timedelta(days=7) - timedelta(hours=1)

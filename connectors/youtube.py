@@ -46,11 +46,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import fetch_json, redact_url
+from connectors.base import PollResult, SourceError
+from connectors.http import fetch_json
 from connectors.payload import Json, count, html_to_text, obj, objects, parse_time, string
 from monitor.config import YouTubeSource
-from monitor.model import RawMention, utcnow
+from monitor.http import redact_url
+from monitor.model import Cursor, RawMention, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,8 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from monitor.detection_defaults import DEFAULTS
+
 CONFIG_ENV = "BRANDMON_CONFIG"
 EMBEDDED = "<embedded defaults>"
 
@@ -355,15 +357,15 @@ class Thresholds(_Section):
     ``[brands.detection]``.  Scores are rarities against the brand's own past: a score ``s`` is
     as rare as a day whose biggest surprise comes once in ``e**s`` days (5: ~5 months)."""
 
-    watch: float = Field(default=5.0, gt=0)
-    warning: float = Field(default=6.5, gt=0)
-    crisis: float = Field(default=8.0, gt=0)
-    exit_ratio: float = Field(default=0.6, gt=0, lt=1)
-    min_count: int = Field(default=5, ge=1)
-    min_ratio: float = Field(default=2.0, ge=1)
-    exit_after: Duration = timedelta(hours=2)
-    cooldown: Duration = timedelta(hours=6)
-    page_from: Literal["watch", "warning", "crisis"] = "watch"
+    watch: float = Field(default=DEFAULTS.watch, gt=0)
+    warning: float = Field(default=DEFAULTS.warning, gt=0)
+    crisis: float = Field(default=DEFAULTS.crisis, gt=0)
+    exit_ratio: float = Field(default=DEFAULTS.exit_ratio, gt=0, lt=1)
+    min_count: int = Field(default=DEFAULTS.min_count, ge=1)
+    min_ratio: float = Field(default=DEFAULTS.min_ratio, ge=1)
+    exit_after: Duration = DEFAULTS.exit_after
+    cooldown: Duration = DEFAULTS.cooldown
+    page_from: Literal["watch", "warning", "crisis"] = DEFAULTS.page_from
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -373,9 +375,9 @@ class Thresholds(_Section):
 
 
 class DetectionConfig(Thresholds):
-    bucket: Duration = timedelta(minutes=5)
-    history: Duration = timedelta(days=7)
-    warmup: Duration = timedelta(days=4)
+    bucket: Duration = DEFAULTS.bucket
+    history: Duration = DEFAULTS.history
+    warmup: Duration = DEFAULTS.warmup
 
 
 class SlackConfig(_Section):

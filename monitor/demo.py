@@ -18,8 +18,8 @@ from alerts.outbox import OutboxSender
 from monitor.config import Config
 from monitor.model import RawMention, utcnow
 from monitor.pipeline import Pipeline
-from monitor.storage import Storage
-from monitor.watcher import Watcher, bucket_floor
+from monitor.storage import Storage, bucket_floor
+from monitor.watcher import Watcher
 
 BRAND = "Crestfield Chicken"
 BUCKET = timedelta(minutes=5)

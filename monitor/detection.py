@@ -40,8 +40,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
+from typing import Protocol
 
-from monitor.config import DetectionConfig
+from monitor.detection_defaults import DEFAULTS
 from monitor.surprise import MAXIMA_DAYS, Reading, Surprise, rarity
 
 REACH_UNIT = 10.0  # reach points that weigh as one mention in the reach signal
@@ -56,10 +57,41 @@ class Level(IntEnum):
     crisis = 3
 
 
+class DetectionTerms(Protocol):
+    """What settings are built from, in ``[detection]``'s terms: a brand's
+    ``monitor.config.DetectionConfig`` or the defaults, ``monitor.detection_defaults.DEFAULTS``.
+    """
+
+    @property
+    def bucket(self) -> timedelta: ...
+    @property
+    def history(self) -> timedelta: ...
+    @property
+    def warmup(self) -> timedelta: ...
+    @property
+    def watch(self) -> float: ...
+    @property
+    def warning(self) -> float: ...
+    @property
+    def crisis(self) -> float: ...
+    @property
+    def exit_ratio(self) -> float: ...
+    @property
+    def min_count(self) -> int: ...
+    @property
+    def min_ratio(self) -> float: ...
+    @property
+    def exit_after(self) -> timedelta: ...
+    @property
+    def cooldown(self) -> timedelta: ...
+    @property
+    def page_from(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
-    """Thresholds of one detector; ``[detection]`` in the config sets them per brand, and
-    ``DetectorSettings.default()`` are its defaults."""
+    """Thresholds of one detector; ``[detection]`` in the config sets them per brand
+    (``from_config``), and ``DetectorSettings.default()`` are its defaults."""
 
     bucket: timedelta
     history: timedelta
@@ -74,10 +106,10 @@ class DetectorSettings:
 
     @classmethod
     def default(cls) -> DetectorSettings:
-        return cls.from_config(DetectionConfig())
+        return cls.from_config(DEFAULTS)
 
     @classmethod
-    def from_config(cls, config: DetectionConfig) -> DetectorSettings:
+    def from_config(cls, config: DetectionTerms) -> DetectorSettings:
         enter = (config.watch, config.warning, config.crisis)
         return cls(
             bucket=config.bucket,

@@ -88,6 +88,16 @@ class RawMention:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Cursor:
+    """What a connector needs to resume: an API cursor and/or HTTP validators (kept by storage
+    in ``SourceState``)."""
+
+    cursor: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 MentionRow = dict[str, Any]
 """A ``Mention`` as a plain dict of its columns: how the pipeline hands rows to storage."""
 

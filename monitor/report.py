@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.model import Incident, Mention, to_utc
-from monitor.storage import Activity, Storage
-from monitor.watcher import bucket_floor, judge
+from monitor.storage import Activity, Storage, bucket_floor
+from monitor.watcher import judge
 
 TOP_MENTIONS = 10
 LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}

@@ -28,10 +28,9 @@ from alerts.outbox import OutboxSender, count_failed
 from alerts.sinks import build_sinks
 from alerts.slack_actions import PATH as ACTIONS_PATH
 from alerts.slack_actions import ActionServer
-from connectors.base import Connector, Cursor, SourceError
+from connectors.base import Connector, SourceError
 from connectors.http import make_client
 from connectors.registry import PUSH_TYPES, build_connector
-from connectors.webhook import WebhookServer
 from monitor.config import (
     Config,
     ConfigError,
@@ -42,8 +41,9 @@ from monitor.config import (
 )
 from monitor.health import HealthServer
 from monitor.metrics import Metrics
-from monitor.model import MentionRow, RawMention, SourceState, to_utc, utcnow
+from monitor.model import Cursor, MentionRow, RawMention, SourceState, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
+from monitor.push import WebhookServer
 from monitor.service import notify, watchdog_interval
 from monitor.serving import BackgroundServer
 from monitor.storage import Storage, cursor_of, instance_id

@@ -10,15 +10,16 @@ skipped (see ``Storage.add_mentions``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, delete, event, func, inspect, or_, select, update
@@ -27,10 +28,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine
 
-from connectors.base import Cursor
 from monitor.model import (
     SENTIMENTS,
     AlertOutbox,
+    Cursor,
     Incident,
     LabelledText,
     Lease,
@@ -69,6 +70,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _insert_for(dialect: str) -> Callable[..., Any]:
+    """The ``insert`` of ``dialect``, which has ``on_conflict_do_nothing`` and friends."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def engine_for(url: str) -> Engine:
     """Create an engine; ``postgresql://`` means psycopg 3, the driver we ship."""
     parsed = make_url(url)
@@ -91,6 +97,12 @@ def engine_for(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
+    """The start of the bucket holding ``moment`` (buckets are aligned to the Unix epoch)."""
+    size = bucket.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // size * size, UTC)
 
 
 @dataclass(slots=True)
@@ -120,9 +132,7 @@ class Storage:
     def __init__(self, url: str, *, batch_size: int = 500) -> None:
         self.engine = engine_for(url)
         self.batch_size = batch_size
-        self._dialect_insert = (
-            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._dialect_insert = _insert_for(self.engine.dialect.name)
         # Every Mention column but the id, with the dialect's conversion of its values
         # (SQLite stores datetimes as text in SQLAlchemy's format, which queries compare with).
         dialect = self.engine.dialect
@@ -615,3 +625,35 @@ def cursor_of(state: SourceState | None) -> Cursor:
     if state is None:
         return Cursor()
     return Cursor(cursor=state.cursor, etag=state.etag, last_modified=state.last_modified)
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    brand: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    sinks: Sequence[str],
+) -> None:
+    """Add one outbox row per sink to ``session``'s transaction (a known key is a no-op): the
+    watcher queues an incident's alerts with the incident change, ``alerts.outbox`` delivers
+    them."""
+    insert = _insert_for(session.get_bind().dialect.name)
+    body = json.dumps(payload, ensure_ascii=False, default=str)
+    now = utcnow()
+    rows = [
+        {
+            "idempotency_key": f"{key}:{sink}",
+            "brand": brand,
+            "sink": sink,
+            "kind": kind,
+            "payload": body,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for sink in sinks
+    ]
+    session.execute(insert(AlertOutbox).on_conflict_do_nothing(), rows)

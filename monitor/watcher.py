@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from alerts.outbox import enqueue
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import BrandWatch, Incident, Mention, to_utc
-from monitor.storage import Activity, Storage, instance_id
+from monitor.storage import Activity, Storage, bucket_floor, enqueue, instance_id
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +39,6 @@ def judge(detector: Detector, bucket: Activity) -> Step:
     return detector.step(
         bucket.start, bucket.negative, total=bucket.volume, reach=bucket.negative_reach
     )
-
-
-def bucket_floor(moment: datetime, bucket: timedelta) -> datetime:
-    """The start of the bucket holding ``moment`` (buckets are aligned to the Unix epoch)."""
-    size = bucket.total_seconds()
-    return datetime.fromtimestamp(moment.timestamp() // size * size, UTC)
 
 
 class BrandWatcher:

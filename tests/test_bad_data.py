@@ -18,12 +18,12 @@ from click.testing import Result
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from connectors.base import Cursor, PollResult
+from connectors.base import PollResult
 from monitor.cli import app
 from monitor.config import Config, parse_config
 from monitor.jsonl import MAX_DEPTH, MentionError, parse_mention, read_jsonl, too_deep
 from monitor.metrics import Metrics
-from monitor.model import Mention, MentionRow, RawMention, utcnow
+from monitor.model import Cursor, Mention, MentionRow, RawMention, utcnow
 from monitor.pipeline import Pipeline
 from monitor.scheduler import Daemon, SourcePoller
 from monitor.storage import Storage

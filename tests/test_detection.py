@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import app
+from monitor.config import DetectionConfig
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.synthetic import PER_DAY, Series, make_series
 
@@ -111,6 +112,13 @@ def test_a_second_wave_within_the_cooldown_is_the_same_incident() -> None:
     steps = [detector.step(T0 + STEP * i, v) for i, v in enumerate(base + wave + calm + wave)]
     assert detector.incident_count == 1
     assert "reopened" in [s.event for s in steps]
+
+
+def test_the_config_and_the_detector_share_one_set_of_defaults() -> None:
+    settings = DetectorSettings.default()
+    assert DetectorSettings.from_config(DetectionConfig()) == settings
+    assert settings.warmup == timedelta(days=4)
+    assert settings.exit == pytest.approx((3.0, 3.9, 4.8))  # as the README's table says
 
 
 def test_buckets_must_come_in_order_and_gaps_count_as_zero() -> None:

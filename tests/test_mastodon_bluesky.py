@@ -20,12 +20,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connectors.base import Connector, Cursor, PollResult, SourceError
+from connectors.base import Connector, PollResult, SourceError
 from connectors.bluesky import FOLLOWERS_TTL, BlueskyConnector, FollowerCache
 from connectors.http import make_client, slow_down, until_reset
 from connectors.mastodon import MastodonConnector
 from connectors.payload import HighWater
 from monitor.config import BlueskySource, MastodonSource
+from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "mastodon-secret-token"

@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 from alerts.base import Alert, PermanentSinkError, SinkError
 from alerts.console import ConsoleSink
 from alerts.email import subject
-from alerts.outbox import MAX_BACKOFF, OutboxSender, backoff, enqueue, retry
+from alerts.outbox import MAX_BACKOFF, OutboxSender, backoff, retry
 from monitor.cli import app
 from monitor.config import parse_config
 from monitor.model import AlertOutbox, utcnow
 from monitor.scheduler import Daemon
-from monitor.storage import Storage
+from monitor.storage import Storage, enqueue
 
 REFUSED = PermanentSinkError("Slack refused the message: msg_too_long")
 TIMEOUT = SinkError("Slack did not answer in time")

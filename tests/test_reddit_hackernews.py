@@ -17,12 +17,13 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from pytest_httpserver import HTTPServer
 
-from connectors.base import Connector, Cursor, PollResult, SourceError
+from connectors.base import Connector, PollResult, SourceError
 from connectors.hackernews import HackerNewsConnector
 from connectors.http import make_client
 from connectors.payload import HighWater
 from connectors.reddit import RedditConnector
 from monitor.config import BlueskySource, HackerNewsSource, MastodonSource, RedditSource
+from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEARCH = {"q": "crestfield", "sort": "new", "limit": "100", "type": "link", "raw_json": "1"}

@@ -14,11 +14,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connectors.base import Cursor, PollResult, SourceError
-from connectors.http import Fetched, fetch, make_client, parse_retry_after
+from connectors.base import PollResult, SourceError
+from connectors.http import Fetched, fetch, make_client
 from connectors.rss import RssConnector, html_to_text
 from monitor import __version__
 from monitor.config import RssSource
+from monitor.http import parse_retry_after
+from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rss"
 RSS = "application/rss+xml; charset=UTF-8"

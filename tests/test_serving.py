@@ -17,9 +17,9 @@ import httpx
 import pytest
 from test_webhook_source import CONFIG, MENTION, SECRET, bearer, free_port
 
-from connectors.webhook import WebhookServer
 from monitor.config import parse_config
 from monitor.pipeline import Pipeline
+from monitor.push import WebhookServer
 from monitor.storage import Storage
 
 Serve = Callable[..., WebhookServer]

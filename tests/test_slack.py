@@ -486,8 +486,9 @@ def test_alerts_wait_in_the_outbox_while_slack_is_down_and_go_out_in_order(
 ) -> None:
     from datetime import timedelta
 
-    from alerts.outbox import OutboxSender, enqueue
+    from alerts.outbox import OutboxSender
     from monitor.model import utcnow
+    from monitor.storage import enqueue
 
     alerts = [
         page("watch", "opened", "2026-11-24T08:40:00+00:00"),
@@ -535,8 +536,8 @@ def test_kill_9_during_a_delivery_neither_loses_nor_repeats_a_page(
 
     from sqlmodel import col, select
 
-    from alerts.outbox import enqueue
     from monitor.model import AlertOutbox
+    from monitor.storage import enqueue
 
     db = tmp_path / "brandmon.db"
     config = tmp_path / "brandmon.toml"
@@ -753,7 +754,8 @@ def test_loud_complaints_reply_in_the_thread_and_the_resolution_closes_team_noti
 def test_a_message_slack_refuses_for_good_does_not_hold_back_the_next(
     sink: SlackSink, slack: FakeSlack
 ) -> None:
-    from alerts.outbox import OutboxSender, enqueue
+    from alerts.outbox import OutboxSender
+    from monitor.storage import enqueue
 
     handle = slack.handle
 

@@ -7,8 +7,7 @@ import pytest
 from sqlalchemy import MetaData, UniqueConstraint, create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import Cursor
-from monitor.model import Mention, MentionRow, utcnow
+from monitor.model import Cursor, Mention, MentionRow, utcnow
 from monitor.storage import Storage, cursor_of
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.webhook import WebhookServer
 from monitor.config import parse_config
 from monitor.pipeline import Pipeline
+from monitor.push import WebhookServer
 from monitor.signing import sign
 from monitor.storage import Storage
 

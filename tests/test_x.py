@@ -15,10 +15,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import connectors.x
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import make_client
 from connectors.x import XConnector
 from monitor.config import XSource
+from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x"
 JSON = "application/json; charset=utf-8"

@@ -14,10 +14,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import connectors.youtube
-from connectors.base import Cursor, PollResult, SourceError
+from connectors.base import PollResult, SourceError
 from connectors.http import make_client
 from connectors.youtube import FIXED_UNITS, YouTubeConnector, until_quota_renews
 from monitor.config import YouTubeSource
+from monitor.model import Cursor
 from monitor.scheduler import backoff
 
 FIXTURES = Path(__file__).parent / "fixtures" / "youtube"
