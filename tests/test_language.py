@@ -150,3 +150,16 @@ def test_huge_or_hostile_text_stays_bounded(text: str) -> None:
     detect_language(text)
     assert time.perf_counter() - started < 1.0
     assert len(text) > SCORED_CHARS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ugh @acme done w this bs",
+        "@acme wtf is this",
+        "LOL @acme u serious rn",
+        "@acme @acmehelp yo still waiting",
+    ],
+)
+def test_short_slangy_english_posts_to_a_brand_are_english(text: str) -> None:
+    assert detect_language(text) == "en"
