@@ -111,11 +111,10 @@ class ComplaintAwareScorer:
     def score_many(self, posts: Sequence[Post]) -> list[Sentiment]:
         """Score ``posts``; the models score a batch at once, many times faster than one by one."""
         texts = [head(post.text, SCORED_CHARS) for post in posts]
-        found = detect_languages(texts, [post.language for post in posts], self._models)
-        readings = [
-            self._read(text, language, post)
-            for text, language, post in zip(texts, found, posts, strict=True)
-        ]
+        masked = [self._masker.mask(text) for text in texts]
+        hints = [post.language for post in posts]
+        found = detect_languages(texts, hints, self._models, masked=masked)
+        readings = [self._read(*read) for read in zip(texts, masked, found, posts, strict=True)]
         by_language: dict[str, list[int]] = {}
         for i, reading in enumerate(readings):
             if reading.floor is None and reading.model_language and enough_words(reading.masked):
@@ -129,11 +128,11 @@ class ComplaintAwareScorer:
                 readings[i].probabilities = dict(zip(model.classes, row, strict=True))
         return [self._sentiment(reading) for reading in readings]
 
-    def _read(self, text: str, lang: str | None, post: Post) -> _Reading:
-        """What the rules and lists find in ``text`` (in ``lang``), before any model reads it."""
+    def _read(self, text: str, masked: str, lang: str | None, post: Post) -> _Reading:
+        """What the rules and lists find in ``text`` (``masked``: as scoring reads it; in
+        ``lang``), before any model reads it."""
         if not text.strip():
             return _Reading(masked="", language=post.language)
-        masked = self._masker.mask(text)
         normal = scored_form(masked)
         if lang in (None, "en"):
             return self._english(masked, normal, post.brands, known=lang == "en")

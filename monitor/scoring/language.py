@@ -302,6 +302,7 @@ def detect_languages(
     texts: Sequence[str],
     hints: Sequence[str | None] | None = None,
     models: ModelShelf | None = None,
+    masked: Sequence[str] | None = None,
 ) -> list[str | None]:
     """The language of each text, None for one that has no letters.
 
@@ -309,7 +310,8 @@ def detect_languages(
     often do), trusted when given.  Otherwise, in order: the script; two common English words
     and none of another language in plain-ASCII text; the language-identification model of
     ``models`` (by default the shipped one), for all the rest at once, where it is sure; the
-    common words and letters of one language; lingua.
+    common words and letters of one language; lingua.  The model reads ``masked`` (the texts
+    as the scorer masks them, see ``monitor.scoring.masking``) when given, else masks them.
     """
     found: list[str | None] = []
     undecided: list[int] = []
@@ -321,8 +323,11 @@ def detect_languages(
     if not undecided:
         return found
     model = (models or _shipped()).get(IDENTIFIER)
-    masker = _masker()
-    read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
+    if masked is None:
+        masker = _masker()
+        read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
+    else:
+        read = {i: masked[i] for i in undecided}
     wordy = [i for i in undecided if enough_words(read[i])]
     for i in undecided:
         found[i] = None
