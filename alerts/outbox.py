@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from alerts.base import Alert, PermanentSinkError, Sink, SinkError
+from monitor.backoff import backoff as exponential_backoff
 from monitor.model import AlertOutbox, utcnow
 from monitor.storage import Storage, enqueue, instance_id
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Short, so that a sink back after a long outage is probed, and the crisis page that waits for
 # it sent, within a minute; a failed probe costs one request.
 MAX_BACKOFF = timedelta(seconds=60)
+FIRST_BACKOFF = timedelta(seconds=5)
 SEND_LEASE = timedelta(minutes=5)
 
 Status = Literal["pending", "sent", "failed", "dropped"]
@@ -56,8 +57,7 @@ class DeliveryReport:
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
     if retry_after is not None:
         return timedelta(seconds=max(1.0, retry_after))
-    seconds = min(MAX_BACKOFF.total_seconds(), 5 * 2 ** min(attempts - 1, 12))
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.0))
+    return exponential_backoff(FIRST_BACKOFF, attempts, MAX_BACKOFF)
 
 
 class OutboxSender:

@@ -17,6 +17,8 @@ from typing import TextIO
 
 from monitor.detection import Detector, DetectorSettings, Escalation, Level, Step
 from monitor.model import to_utc
+from monitor.storage import Storage
+from monitor.watcher import replay
 
 
 class BacktestInputError(ValueError):
@@ -110,19 +112,34 @@ class Backtest:
         step = self.detector.step(
             bucket.at, bucket.negative, total=bucket.total, reach=bucket.reach
         )
+        self.record(step)
+        return step
+
+    def record(self, step: Step) -> None:
+        """Tally ``step``, which this backtest's detector took."""
         summary = self.summary
         summary.buckets += 1
-        summary.first = summary.first or bucket.at
-        summary.last = bucket.at
+        summary.first = summary.first or step.at
+        summary.last = step.at
         summary.time_at[step.level] += 1
         if step.page:
             summary.pages += 1
             summary.page_times.append(
-                (bucket.at, step.level, step.why(self.detector.settings.bucket))
+                (step.at, step.level, step.why(self.detector.settings.bucket))
             )
         summary.incidents = self.detector.incident_count
         self.steps.append(step)
-        return step
+
+
+def backtest_stored(
+    storage: Storage, brand: str, settings: DetectorSettings, start: datetime, end: datetime
+) -> Backtest:
+    """``brand``'s stored mentions in [start, end) replayed through a fresh detector, bucket by
+    bucket as the daemon judges them (``brandmon backtest --from``)."""
+    tally = Backtest(settings)
+    for step in replay(tally.detector, storage, brand, start, end):
+        tally.record(step)
+    return tally
 
 
 def replay_pages(steps: list[Step], settings: DetectorSettings) -> list[Step]:

@@ -7,11 +7,12 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -28,11 +29,10 @@ from monitor.config import (
     parse_duration,
 )
 from monitor.jsonl import LineError, read_jsonl
-from monitor.model import SENTIMENTS, Mention, RawMention, to_utc, utcnow
-from monitor.pipeline import Pipeline, PipelineReport, brand_terms
+from monitor.model import CATEGORIES, PRIORITIES, SENTIMENTS, Mention, RawMention, to_utc, utcnow
+from monitor.pipeline import Pipeline, PipelineReport, assess, ingest_lines, scorer_for
 from monitor.service import setup_logging
 from monitor.storage import Storage, UnknownMention
-from monitor.triage import CATEGORIES
 
 if TYPE_CHECKING:
     from monitor.backtest import Backtest
@@ -178,12 +178,7 @@ def run(
 def _ingest(
     pipeline: Pipeline, items: Iterable[RawMention | LineError], total: int
 ) -> tuple[PipelineReport, int]:
-    """Feed ``items`` through the pipeline in batches; return the report and skipped-line
-    count."""
-    report = PipelineReport()
-    errors = 0
-    batch: list[RawMention] = []
-    size = pipeline.storage.batch_size
+    """``ingest`` with a progress bar on a terminal and each skipped line named."""
     with Progress(
         TextColumn("ingesting"),
         BarColumn(),
@@ -194,21 +189,12 @@ def _ingest(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("ingest", total=total)
-        for item in items:
-            if isinstance(item, LineError):
-                err.print(f"skipped {item}", markup=False)
-                errors += 1
-                progress.advance(task)
-                continue
-            batch.append(item)
-            if len(batch) >= size:
-                report.add(pipeline.process(batch)[0])
-                progress.advance(task, len(batch))
-                batch = []
-        if batch:
-            report.add(pipeline.process(batch)[0])
-            progress.advance(task, len(batch))
-    return report, errors
+        return ingest_lines(
+            pipeline,
+            items,
+            skipped=lambda line: err.print(f"skipped {line}", markup=False),
+            done=lambda lines: progress.advance(task, lines),
+        )
 
 
 @dataclass(slots=True)
@@ -330,7 +316,7 @@ def mentions(
     ] = "table",
 ) -> None:
     """List stored mentions, newest first."""
-    if priority is not None and priority not in ("P1", "P2", "P3", "P4"):
+    if priority is not None and priority not in PRIORITIES:
         raise typer.BadParameter("expected P1, P2, P3 or P4", param_hint="--priority")
     loaded = _on_file(_config(config), db)
     storage = _storage(loaded)
@@ -389,33 +375,24 @@ def score(
     does not read), ``rules`` (the complaint rules that matched), ``category`` and ``priority``.
     With ``--config``, the brands' own ``[brands.lexicon]`` phrases apply too.
     """
-    from monitor.scoring.complaints import ComplaintAwareScorer
-    from monitor.scoring.model import ModelShelf
     from monitor.scoring.reach import reach_score
-    from monitor.scoring.sentiment import Post
-    from monitor.triage import triage
 
     loaded = _config(config)
-    scorer = ComplaintAwareScorer(
-        brand_lexicons={b.name: b.lexicon for b in loaded.brands if b.lexicon},
-        brand_terms=brand_terms(loaded.brands),
-        models=ModelShelf.for_team(loaded.sentiment.models),
-    )
+    scorer = scorer_for(loaded)
     brands = [b.name for b in loaded.brands if b.lexicon]
     reach = reach_score(source_type="unknown", followers=followers)
     for batch in _line_batches(sys.stdin):
-        texts = [line.rstrip("\n") for line in batch]
-        sentiments = scorer.score_many([Post(text, None, brands) for text in texts])
-        for text, sentiment in zip(texts, sentiments, strict=True):
-            triaged = triage(text, sentiment, reach)
+        jobs = [(line.rstrip("\n"), None, brands, reach) for line in batch]
+        for found in assess(scorer, jobs):
+            sentiment = found.sentiment
             result = {
                 "label": sentiment.label,
                 "compound": round(sentiment.compound, 4),
                 "lang": sentiment.language,
                 "confidence": sentiment.confidence,
                 "rules": list(sentiment.rules),
-                "category": triaged.category,
-                "priority": triaged.priority,
+                "category": found.triage.category,
+                "priority": found.triage.priority,
             }
             sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()
@@ -491,7 +468,7 @@ def train(
     finally:
         storage.close()
     base = training.public_sets(from_csv, extra) if from_csv else {}
-    models, verdicts = training.retrain(labelled, _scorer_factory(loaded), base=base)
+    models, verdicts = training.retrain(labelled, partial(scorer_for, loaded), base=base)
     for verdict in verdicts:
         typer.echo(training.describe(verdict))
     if models:
@@ -521,22 +498,6 @@ def _added_sets(pairs: Sequence[str]) -> dict[str, list[tuple[str, list]]]:
             _stop(f"--add {pair}: {exc}", code=2)
         sets.setdefault(language, []).append((path.name, examples))
     return sets
-
-
-def _scorer_factory(loaded: Config) -> Callable[[Mapping[str, Any]], Any]:
-    """Makes the scorer the daemon would use, with some models replaced."""
-    from monitor.scoring.complaints import ComplaintAwareScorer
-    from monitor.scoring.model import ModelShelf, shipped
-
-    directories = [d for d in (loaded.sentiment.models, shipped()) if d is not None]
-    lexicons = {b.name: b.lexicon for b in loaded.brands if b.lexicon}
-    terms = brand_terms(loaded.brands)
-
-    def make(models: Mapping[str, Any]) -> ComplaintAwareScorer:
-        shelf = ModelShelf(directories, loaded=models)
-        return ComplaintAwareScorer(brand_lexicons=lexicons, brand_terms=terms, models=shelf)
-
-    return make
 
 
 @app.command("test-alert")
@@ -684,7 +645,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Replay history through the daemon's detector: what would have paged?"""
-    from monitor.backtest import Backtest, BacktestInputError, Bucket, backtest_csv
+    from monitor.backtest import BacktestInputError, backtest_csv, backtest_stored
     from monitor.detection import DetectorSettings
 
     loaded = _config(config)
@@ -715,11 +676,7 @@ def backtest(
     try:
         for item in brands:
             settings = DetectorSettings.from_config(loaded.thresholds_for(item))
-            replay = Backtest(settings)
-            for bucket in storage.activity(item.name, since, until, settings.bucket):
-                replay.feed(
-                    Bucket(bucket.start, bucket.negative, bucket.volume, bucket.negative_reach)
-                )
+            replay = backtest_stored(storage, item.name, settings, since, until)
             out.print(f"{item.name}:", markup=False)
             for line in replay.summary.lines(settings.bucket):
                 out.print(f"  {line}", markup=False)
@@ -802,19 +759,10 @@ def demo(
     """Replay a KFC-Malaysia-style crisis through the full pipeline, in seconds."""
     from alerts.outbox import OutboxSender
     from alerts.sinks import build_sinks
-    from monitor.demo import BRAND, run_demo
+    from monitor.demo import BRAND, demo_config, remove_database, run_demo
 
-    loaded = _config(config)
-    # Two quiet days are enough for the demo to learn its baseline.
-    detection = loaded.detection.model_copy(
-        update={"warmup": timedelta(days=1), "history": timedelta(days=1)}
-    )
-    url = f"sqlite:///{db}"
-    loaded = loaded.model_copy(
-        update={"detection": detection, "storage": loaded.storage.model_copy(update={"url": url})}
-    )
-    for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        leftover.unlink(missing_ok=True)
+    loaded = demo_config(_config(config), db)
+    remove_database(db)
     storage = _storage(loaded)
     try:
         out.print(f"Replaying two quiet days, then a crisis, for {BRAND}…", markup=False)

@@ -34,27 +34,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from monitor.detection_defaults import DEFAULTS
+from monitor.model import Category, Priority
 
 CONFIG_ENV = "BRANDMON_CONFIG"
 EMBEDDED = "<embedded defaults>"
-
-CATEGORIES = (
-    "account_or_technical_question",
-    "complaint",
-    "purchase_or_service_request",
-    "crisis_risk",
-    "praise",
-    "other",
-)
-Category = Literal[
-    "account_or_technical_question",
-    "complaint",
-    "purchase_or_service_request",
-    "crisis_risk",
-    "praise",
-    "other",
-]
-Priority = Literal["P1", "P2", "P3", "P4"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

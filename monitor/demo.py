@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from alerts.outbox import OutboxSender
 from monitor.config import Config
@@ -111,6 +112,22 @@ def scenario(end: datetime, rng: random.Random) -> Iterator[tuple[datetime, list
         if offset == RESPONSE_AT:
             rows.append(mention(at, *RESPONSE, 410_000, BRAND))
         yield at, rows
+
+
+def demo_config(config: Config, db: Path) -> Config:
+    """``config`` for the demo: stored in the SQLite file ``db``, never in the real database,
+    and a baseline learned from the two quiet days (one day of warm-up and history)."""
+    detection = config.detection.model_copy(
+        update={"warmup": timedelta(days=1), "history": timedelta(days=1)}
+    )
+    storage = config.storage.model_copy(update={"url": f"sqlite:///{db}"})
+    return config.model_copy(update={"detection": detection, "storage": storage})
+
+
+def remove_database(db: Path) -> None:
+    """Remove the SQLite file ``db`` and its write-ahead log, so the demo starts afresh."""
+    for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 def run_demo(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -139,6 +139,20 @@ class Mention(SQLModel, table=True):
 SENTIMENTS = ("negative", "neutral", "positive")
 """The sentiment labels a scorer gives and a person may correct a mention to."""
 
+Category = Literal[
+    "crisis_risk",
+    "account_or_technical_question",
+    "complaint",
+    "purchase_or_service_request",
+    "praise",
+    "other",
+]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+"""The triage categories (``monitor.triage``), the most urgent first."""
+Priority = Literal["P1", "P2", "P3", "P4"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+"""The triage priorities, P1 the most urgent."""
+
 
 class MentionLabel(SQLModel, table=True):
     """The team's own judgement of one mention (``brandmon label``, or the Slack alert's menu):
@@ -155,7 +169,7 @@ class MentionLabel(SQLModel, table=True):
     sentiment: str = Field(max_length=20)
     """One of ``SENTIMENTS``."""
     category: str | None = Field(default=None, max_length=50)
-    """A triage category (``monitor.triage.CATEGORIES``), or None when not corrected."""
+    """A triage category (``CATEGORIES``), or None when not corrected."""
     labelled_by: str | None = Field(default=None, max_length=100)
     labelled_at: datetime = Field(default_factory=utcnow)
 

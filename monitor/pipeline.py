@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from monitor.config import BrandConfig, Config
+from monitor.jsonl import LineError
 from monitor.matching import BrandMatcher
 from monitor.model import (
     MAX_ID_LENGTH,
@@ -34,7 +34,7 @@ from monitor.model import (
 )
 from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
-from monitor.scoring.model import ModelShelf
+from monitor.scoring.model import ModelShelf, SentimentModel, shipped
 from monitor.storage import Storage
 from monitor.triage import Triage, triage
 from monitor.urls import canonical_url
@@ -187,18 +187,11 @@ class Pipeline:
         self.storage = storage
         self.matcher = BrandMatcher(config.brands)
         self.brands = [brand.name for brand in config.brands]
-        lexicons = {b.name: b.lexicon for b in config.brands if b.lexicon}
-        terms = brand_terms(config.brands)
-        models = config.sentiment.models
         if workers > 1 and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self.scorer = scorer or ComplaintAwareScorer(
-            brand_lexicons=lexicons, brand_terms=terms, models=ModelShelf.for_team(models)
-        )
+        self.scorer = scorer or scorer_for(config)
         self._pool = (
-            ProcessPoolExecutor(
-                workers, initializer=_start_worker, initargs=(lexicons, terms, models)
-            )
+            ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(config,))
             if workers > 1
             else None
         )
@@ -315,6 +308,53 @@ def brand_terms(brands: Iterable[BrandConfig]) -> dict[str, list[str]]:
     return {b.name: [*b.keywords, *b.aliases, *b.handles, *b.hashtags] for b in brands}
 
 
+def scorer_for(
+    config: Config, models: Mapping[str, SentimentModel] | None = None
+) -> ComplaintAwareScorer:
+    """The scorer the daemon uses for ``config``: its brands' own lexicons and terms, the team's
+    models (``[sentiment] models``) before the shipped ones; ``models`` replaces some of them,
+    by language (as ``brandmon train`` tries candidates)."""
+    team = config.sentiment.models
+    shelf = ModelShelf([d for d in (team, shipped()) if d is not None], loaded=models)
+    return ComplaintAwareScorer(
+        brand_lexicons={b.name: b.lexicon for b in config.brands if b.lexicon},
+        brand_terms=brand_terms(config.brands),
+        models=shelf,
+    )
+
+
+def ingest_lines(
+    pipeline: Pipeline,
+    items: Iterable[RawMention | LineError],
+    *,
+    skipped: Callable[[LineError], None] = lambda line: None,
+    done: Callable[[int], None] = lambda lines: None,
+) -> tuple[PipelineReport, int]:
+    """Feed ``items`` (a JSON-lines file read by ``read_jsonl``) through ``pipeline`` in batches
+    of the storage's batch size; return the counts and how many lines were skipped.  Each
+    unreadable line is passed to ``skipped``; ``done`` is told how many lines each step dealt
+    with (for a progress bar)."""
+    report = PipelineReport()
+    errors = 0
+    batch: list[RawMention] = []
+    size = pipeline.storage.batch_size
+    for item in items:
+        if isinstance(item, LineError):
+            skipped(item)
+            errors += 1
+            done(1)
+            continue
+        batch.append(item)
+        if len(batch) >= size:
+            report.add(pipeline.process(batch)[0])
+            done(len(batch))
+            batch = []
+    if batch:
+        report.add(pipeline.process(batch)[0])
+        done(len(batch))
+    return report, errors
+
+
 _CHUNK = 500
 """Posts per task sent to a worker: small enough to keep every worker busy, large enough that
 sending them costs little."""
@@ -324,13 +364,9 @@ _Job = tuple[str, str | None, list[str], float]
 _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
 
 
-def _start_worker(
-    lexicons: dict[str, dict[str, list[str]]], terms: dict[str, list[str]], models: Path | None
-) -> None:
+def _start_worker(config: Config) -> None:
     global _worker_scorer
-    _worker_scorer = ComplaintAwareScorer(
-        brand_lexicons=lexicons, brand_terms=terms, models=ModelShelf.for_team(models)
-    )
+    _worker_scorer = scorer_for(config)
 
 
 def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:

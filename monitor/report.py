@@ -24,7 +24,7 @@ from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.model import Incident, Mention, to_utc
 from monitor.storage import Activity, Storage, bucket_floor
-from monitor.watcher import judge
+from monitor.watcher import replay
 
 TOP_MENTIONS = 10
 LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}
@@ -90,16 +90,9 @@ def _replay(
 ) -> tuple[list[float], list[float]]:
     """The detector's baseline and score for each bucket in [start, end), learned (without
     looking ahead) from the history before it, as the daemon learns it."""
-    detector = Detector(settings)
-    learn_from = start - settings.learning
-    expected: list[float] = []
-    scores: list[float] = []
-    for bucket in storage.activity(brand, learn_from, end, settings.bucket):
-        step = judge(detector, bucket)
-        if bucket.start >= start:
-            expected.append(step.expected)
-            scores.append(step.score)
-    return expected, scores
+    steps = replay(Detector(settings), storage, brand, start - settings.learning, end)
+    shown = [step for step in steps if step.at >= start]
+    return [step.expected for step in shown], [step.score for step in shown]
 
 
 def chart_png(report: Report, *, triage: bool = False) -> bytes:

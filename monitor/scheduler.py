@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from alerts.slack_actions import ActionServer
 from connectors.base import Connector, SourceError
 from connectors.http import make_client
 from connectors.registry import PUSH_TYPES, build_connector
+from monitor.backoff import backoff as exponential_backoff
 from monitor.config import (
     Config,
     ConfigError,
@@ -80,9 +80,7 @@ def backoff(interval: timedelta, failures: int, retry_after: float | None = None
     """How long a source rests after its ``failures``-th consecutive failure."""
     if retry_after is not None:
         return min(timedelta(seconds=retry_after), MAX_BACKOFF * 24)
-    base = interval.total_seconds() * 2 ** min(failures - 1, 16)
-    capped = min(base, MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=capped * random.uniform(0.8, 1.0))
+    return exponential_backoff(interval, failures, MAX_BACKOFF)
 
 
 def _backing_off(state: SourceState | None, interval: timedelta) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import DateTime, Engine, delete, event, func, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
@@ -29,6 +30,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from monitor.model import (
+    CATEGORIES,
+    PRIORITIES,
     SENTIMENTS,
     AlertOutbox,
     Cursor,
@@ -41,11 +44,9 @@ from monitor.model import (
     SourceState,
     utcnow,
 )
-from monitor.triage import CATEGORIES
 
 log = logging.getLogger(__name__)
 
-_PRIORITIES = ("P1", "P2", "P3", "P4")
 _ROW_ERRORS = (DataError, IntegrityError, ValueError, OverflowError)
 """What one row's values can make an insert raise: a value the column or constraint refuses, or
 one the driver cannot send (``UnicodeEncodeError``, an integer beyond 64 bits).  A lost or locked
@@ -265,16 +266,19 @@ class Storage:
 
     def _insert(self, connection: Connection, batch: Sequence[MentionRow]) -> list[MentionRow]:
         """Insert ``batch`` in ``connection``'s transaction; return the rows that were new."""
-        inserted: list[Any] = []
-        for start in range(0, len(batch), _ROWS_PER_STATEMENT):
-            rows = batch[start : start + _ROWS_PER_STATEMENT]
-            values = tuple(
-                convert(row[name]) if convert else row[name]
-                for row in rows
-                for name, convert in self._mention_columns
-            )
-            sql = _insert_sql(self.engine.dialect.paramstyle, len(rows))
-            inserted += connection.exec_driver_sql(sql, values).all()
+        if self.engine.dialect.name == "postgresql":
+            inserted = _copy_in(connection, batch)
+        else:
+            inserted = []
+            for start in range(0, len(batch), _ROWS_PER_STATEMENT):
+                rows = batch[start : start + _ROWS_PER_STATEMENT]
+                values = tuple(
+                    convert(row[name]) if convert else row[name]
+                    for row in rows
+                    for name, convert in self._mention_columns
+                )
+                sql = _insert_sql(self.engine.dialect.paramstyle, len(rows))
+                inserted += connection.exec_driver_sql(sql, values).all()
         by_key = {(row["source"], row["external_id"], row["brand"]): row for row in batch}
         new: list[MentionRow] = []
         for row_id, source, external_id, brand in inserted:
@@ -298,7 +302,7 @@ class Storage:
         if since is not None:
             query = query.where(Mention.published_at >= since)
         if priority is not None:
-            allowed = _PRIORITIES[: _PRIORITIES.index(priority) + 1]
+            allowed = PRIORITIES[: PRIORITIES.index(priority) + 1]
             query = query.where(col(Mention.priority).in_(allowed))
         if limit is not None:
             query = query.limit(limit)
@@ -595,6 +599,43 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
         f"INSERT INTO mention ({', '.join(_MENTION_COLUMNS)}) VALUES {', '.join([one] * rows)}"
         " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
     )
+
+
+_STAGE = "mention_stage"
+_CREATE_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS"
+    f" AS SELECT {', '.join(_MENTION_COLUMNS)} FROM mention WITH NO DATA"
+)
+_COPY_STAGE = f"COPY {_STAGE} ({', '.join(_MENTION_COLUMNS)}) FROM STDIN"
+_MOVE_STAGE = (
+    f"WITH staged AS (DELETE FROM {_STAGE} RETURNING *)"
+    f" INSERT INTO mention ({', '.join(_MENTION_COLUMNS)})"
+    f" SELECT {', '.join(_MENTION_COLUMNS)} FROM staged"
+    " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
+)
+
+
+def _copy_in(connection: Connection, batch: Sequence[MentionRow]) -> list[Any]:
+    """PostgreSQL: ``COPY`` ``batch`` into a temporary table of the connection's own, then move
+    it to ``mention`` in one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``.  Five times
+    the rows per second of a multi-row ``INSERT``, whose 21,000 parameters PostgreSQL parses and
+    binds one by one (``bench/store.py``).  The table has the columns' types and no
+    constraints: a value a constraint refuses fails the move, and the batch is halved as for any
+    other refused row."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    statement = _COPY_STAGE
+    try:
+        cursor.execute(_CREATE_STAGE)
+        with cursor.copy(_COPY_STAGE) as copy:
+            for row in batch:
+                copy.write_row([row[name] for name in _MENTION_COLUMNS])
+        statement = _MOVE_STAGE
+        cursor.execute(_MOVE_STAGE)
+        return cursor.fetchall()
+    except psycopg.Error as exc:  # as SQLAlchemy would have raised it: DataError, IntegrityError…
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+    finally:
+        cursor.close()
 
 
 def _reason(exc: Exception) -> str:

@@ -20,15 +20,6 @@ from monitor.scoring.lexicon import PatternSet
 from monitor.scoring.limits import scored_form
 from monitor.scoring.sentiment import Sentiment
 
-CATEGORIES = (
-    "crisis_risk",
-    "account_or_technical_question",
-    "complaint",
-    "purchase_or_service_request",
-    "praise",
-    "other",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Triage:

@@ -41,6 +41,16 @@ def judge(detector: Detector, bucket: Activity) -> Step:
     )
 
 
+def replay(
+    detector: Detector, storage: Storage, brand: str, start: datetime, end: datetime
+) -> list[Step]:
+    """Feed ``brand``'s stored buckets in [start, end) to ``detector``, oldest first, as the
+    daemon judges them; return each bucket's step.  The daemon's resume, the report and
+    ``brandmon backtest --from`` replay history this one way."""
+    buckets = storage.activity(brand, start, end, detector.settings.bucket)
+    return [judge(detector, bucket) for bucket in buckets]
+
+
 class BrandWatcher:
     """Judges one brand's buckets and records incidents and alerts."""
 
@@ -68,9 +78,7 @@ class BrandWatcher:
         until = to_utc(watch.judged_until) if watch else self._due(now)
         assert until is not None
         self.incident_id = watch.incident_id if watch else None
-        start = until - self.settings.learning
-        for bucket in self.storage.activity(self.brand, start, until, self.settings.bucket):
-            judge(self.detector, bucket)
+        replay(self.detector, self.storage, self.brand, until - self.settings.learning, until)
         self.judged_until = until
 
     def _due(self, now: datetime) -> datetime:

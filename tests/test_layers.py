@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "monitor.model": CORE,
     "monitor.config": CORE,
     "monitor.detection_defaults": CORE,
+    "monitor.backoff": CORE,
     "monitor.urls": CORE,
     "monitor.signing": CORE,
     "monitor.jsonl": CORE,
