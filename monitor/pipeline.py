@@ -34,7 +34,7 @@ from monitor.model import (
 )
 from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
-from monitor.scoring.model import ModelShelf, SentimentModel, shipped
+from monitor.scoring.model import ModelShelf, SentimentModel
 from monitor.storage import Storage
 from monitor.triage import Triage, triage
 from monitor.urls import canonical_url
@@ -314,12 +314,10 @@ def scorer_for(
     """The scorer the daemon uses for ``config``: its brands' own lexicons and terms, the team's
     models (``[sentiment] models``) before the shipped ones; ``models`` replaces some of them,
     by language (as ``brandmon train`` tries candidates)."""
-    team = config.sentiment.models
-    shelf = ModelShelf([d for d in (team, shipped()) if d is not None], loaded=models)
     return ComplaintAwareScorer(
         brand_lexicons={b.name: b.lexicon for b in config.brands if b.lexicon},
         brand_terms=brand_terms(config.brands),
-        models=shelf,
+        models=ModelShelf.for_team(config.sentiment.models, loaded=models),
     )
 
 

@@ -270,9 +270,12 @@ class ModelShelf:
         self._loaded: dict[str, SentimentModel | None] = dict(loaded or {})
 
     @classmethod
-    def for_team(cls, directory: Path | None) -> ModelShelf:
-        """The team's models in ``directory`` (when set), then the shipped ones."""
-        return cls([directory, shipped()] if directory else [shipped()])
+    def for_team(
+        cls, directory: Path | None, *, loaded: Mapping[str, SentimentModel] | None = None
+    ) -> ModelShelf:
+        """The team's models in ``directory`` (when set), then the shipped ones; ``loaded``
+        come first."""
+        return cls([directory, shipped()] if directory else [shipped()], loaded=loaded)
 
     def get(self, language: str | None) -> SentimentModel | None:
         if language is None:
