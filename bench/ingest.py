@@ -1,6 +1,7 @@
 """End-to-end ingest throughput against bare VADER, in one process.
 
     .venv/bin/python bench/ingest.py [--mentions 20000] [--workers 2] [--profile] [--repeat 5]
+                                     [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
 Generates mentions from hand-written ones (mixed sources and so lengths, languages, brands,
 duplicates), pushes them through the whole pipeline (match, de-duplicate, score, triage, store
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlmodel import SQLModel, create_engine
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.config import parse_config
@@ -34,7 +36,7 @@ from monitor.storage import Storage
 
 CONFIG = """
 [storage]
-url = "sqlite:///{db}"
+url = "{db}"
 {brands}
 """  # {db} is filled per run, {brands} once
 CORPUS = [Path(__file__).parent / "data" / "heldout.jsonl"]
@@ -115,11 +117,18 @@ def generate_mentions(
         )
 
 
-def run_pipeline(config_text: str, mentions: list[RawMention], workers: int) -> tuple[float, int]:
-    """Mentions per second through the whole pipeline into a fresh SQLite file, and how many
-    were stored."""
+def run_pipeline(
+    config_text: str, mentions: list[RawMention], workers: int, postgres: str | None = None
+) -> tuple[float, int]:
+    """Mentions per second through the whole pipeline into a fresh SQLite file (or a fresh
+    schema on ``postgres``, its tables dropped first), and how many were stored."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = parse_config(config_text.format(db=Path(tmp) / "bench.db"), "bench.toml")
+        if postgres:
+            engine = create_engine(postgres)
+            SQLModel.metadata.drop_all(engine)
+            engine.dispose()
+        url = postgres or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        config = parse_config(config_text.format(db=url), "bench.toml")
         storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
         storage.create_schema()
         pipeline = Pipeline(config, storage, workers=workers)
@@ -146,7 +155,7 @@ def vader_rate(texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def main(n: int, workers: int, profile: bool, repeat: int) -> None:
+def main(n: int, workers: int, profile: bool, repeat: int, postgres: str | None) -> None:
     rng = random.Random(8)
     brands = [f"Brand{k}" for k in range(20)]
     section = "".join(f'\n[[brands]]\nname = "{b}"\nkeywords = ["{b}"]\n' for b in brands)
@@ -178,6 +187,18 @@ def main(n: int, workers: int, profile: bool, repeat: int) -> None:
             parallel, _ = max(run_pipeline(config_text, subset, workers) for _ in range(repeat))
             print(f"  with {workers} workers: {parallel:8,.0f} mentions/s", end="")
             print(f"  (speed-up {parallel / full:.2f}x)")
+        if postgres:
+            on_pg = [
+                (
+                    run_pipeline(config_text, subset, 1)[0],
+                    run_pipeline(config_text, subset, 1, postgres)[0],
+                )
+                for _ in range(repeat)
+            ]
+            shares = sorted(pg / lite for lite, pg in on_pg)
+            best = max(pg for _, pg in on_pg)
+            print(f"  on PostgreSQL:   {best:10,.0f} mentions/s", end="")
+            print(f"  ({shares[len(shares) // 2]:.2f} of SQLite's, median of {repeat})")
 
 
 if __name__ == "__main__":
@@ -186,5 +207,14 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1, help="also time scoring in N processes")
     parser.add_argument("--profile", action="store_true", help="first print a profile of one run")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each, in turns")
+    parser.add_argument(
+        "--postgres", help="also store into this PostgreSQL database (its tables are dropped)"
+    )
     arguments = parser.parse_args()
-    main(arguments.mentions, arguments.workers, arguments.profile, arguments.repeat)
+    main(
+        arguments.mentions,
+        arguments.workers,
+        arguments.profile,
+        arguments.repeat,
+        arguments.postgres,
+    )
