@@ -18,7 +18,8 @@ from typing import Any
 
 from alerts.base import Alert
 from alerts.console import growth, undelivered, why
-from monitor.model import SENTIMENTS, IncidentAck, to_utc, utcnow
+from monitor.model import IncidentAck, to_utc, utcnow
+from monitor.vocabulary import SENTIMENTS
 
 MARKS = {
     "watch": ":large_yellow_circle:",

@@ -28,16 +28,17 @@ from monitor.config import (
     load_config,
     parse_duration,
 )
-from monitor.jsonl import LineError, read_jsonl
-from monitor.model import CATEGORIES, PRIORITIES, SENTIMENTS, Mention, RawMention, to_utc, utcnow
-from monitor.pipeline import Pipeline, PipelineReport, assess, ingest_lines, scorer_for
-from monitor.service import setup_logging
-from monitor.storage import Storage, UnknownMention
+from monitor.vocabulary import CATEGORIES, PRIORITIES, SENTIMENTS
 
+# The database layer, the scorer and its models take most of a second to import: each command
+# imports what it uses, so `brandmon --help` and `check-config` start at once.
 if TYPE_CHECKING:
     from monitor.backtest import Backtest
     from monitor.detection import DetectorSettings
-    from monitor.model import AlertOutbox
+    from monitor.jsonl import LineError
+    from monitor.model import AlertOutbox, Mention, RawMention
+    from monitor.pipeline import Pipeline, PipelineReport
+    from monitor.storage import Storage
 
 app = typer.Typer(
     help="Brand-mention monitoring and crisis alerts.",
@@ -69,6 +70,8 @@ def _config(path: Path | None) -> Config:
 
 
 def _storage(config: Config) -> Storage:
+    from monitor.storage import Storage
+
     storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
     storage.create_schema()
     return storage
@@ -92,10 +95,14 @@ def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
+        from monitor.model import utcnow
+
         return utcnow() - parse_duration(value)
     except ValueError:
         pass
     try:
+        from monitor.model import to_utc
+
         return to_utc(datetime.fromisoformat(value))
     except ValueError:
         raise typer.BadParameter(
@@ -151,6 +158,8 @@ def run(
     from monitor.scheduler import Daemon
 
     loaded = _config(config)
+    from monitor.service import setup_logging
+
     setup_logging(verbose=verbose, form=loaded.service.log_format)
     if not any(source.enabled for source in loaded.sources):
         err.print("error: no enabled [[sources]] in the config; nothing to poll", markup=False)
@@ -189,6 +198,8 @@ def _ingest(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("ingest", total=total)
+        from monitor.pipeline import ingest_lines
+
         return ingest_lines(
             pipeline,
             items,
@@ -262,8 +273,12 @@ def ingest(
     loaded = _config(config)
     total, lines = _read_lines(jsonl)
     storage = _storage(loaded)
+    from monitor.pipeline import Pipeline
+
     pipeline = Pipeline(loaded, storage, workers=workers)
     try:
+        from monitor.jsonl import read_jsonl
+
         report, skipped = _ingest(pipeline, read_jsonl(lines), total)
     finally:
         pipeline.close()
@@ -346,6 +361,8 @@ def label(
     Labelling a mention again replaces its label.  Exits 2 for an unknown sentiment or
     category, 1 for an id no stored mention has.
     """
+    from monitor.storage import UnknownMention
+
     storage = _storage(_config(config))
     try:
         stored = storage.label_mention(mention_id, sentiment, category, by)
@@ -378,6 +395,8 @@ def score(
     from monitor.scoring.reach import reach_score
 
     loaded = _config(config)
+    from monitor.pipeline import assess, scorer_for
+
     scorer = scorer_for(loaded)
     brands = [b.name for b in loaded.brands if b.lexicon]
     reach = reach_score(source_type="unknown", followers=followers)
@@ -468,6 +487,8 @@ def train(
     finally:
         storage.close()
     base = training.public_sets(from_csv, extra) if from_csv else {}
+    from monitor.pipeline import scorer_for
+
     models, verdicts = training.retrain(labelled, partial(scorer_for, loaded), base=base)
     for verdict in verdicts:
         typer.echo(training.describe(verdict))
@@ -670,6 +691,8 @@ def backtest(
         if pages_per_month is not None:
             _print_proposal(replay, settings, pages_per_month, "")
         return
+    from monitor.model import utcnow
+
     since, until = _parse_since(start), _parse_since(end) or utcnow()
     assert since is not None
     storage = _storage(loaded)
@@ -723,6 +746,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of charts, incidents and top mentions for a brand."""
     loaded = _on_file(_config(config), db)
+    from monitor.model import utcnow
+
     start, end = _parse_since(since), _parse_since(until) or utcnow()
     assert start is not None
     storage = _storage(loaded)
@@ -768,6 +793,8 @@ def demo(
         out.print(f"Replaying two quiet days, then a crisis, for {BRAND}…", markup=False)
         run_demo(loaded, storage, OutboxSender(storage, build_sinks(loaded, storage)), out.print)
         stored = len(storage.mentions(brand=BRAND, limit=100_000))
+        from monitor.model import utcnow
+
         now = utcnow()
         _write_report(
             loaded, storage, BRAND, now - timedelta(hours=12), now, db.with_suffix(".html")

@@ -30,11 +30,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from monitor.detection_defaults import DEFAULTS
-from monitor.model import Category, Priority
+from monitor.vocabulary import Category, Priority
 
 CONFIG_ENV = "BRANDMON_CONFIG"
 EMBEDDED = "<embedded defaults>"
@@ -109,6 +107,11 @@ class StorageConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_database(cls, value: str) -> str:
+        # here, not at the top: SQLAlchemy takes a tenth of a second to import, and the commands
+        # that only read the config (`--help`, `check-config`) need none of it
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             backend = make_url(value).get_backend_name()
         except ArgumentError:

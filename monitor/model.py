@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -134,24 +134,6 @@ class Mention(SQLModel, table=True):
     reach_score: float
     category: str | None = Field(default=None, max_length=50)
     priority: str | None = Field(default=None, max_length=4)
-
-
-SENTIMENTS = ("negative", "neutral", "positive")
-"""The sentiment labels a scorer gives and a person may correct a mention to."""
-
-Category = Literal[
-    "crisis_risk",
-    "account_or_technical_question",
-    "complaint",
-    "purchase_or_service_request",
-    "praise",
-    "other",
-]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
-"""The triage categories (``monitor.triage``), the most urgent first."""
-Priority = Literal["P1", "P2", "P3", "P4"]
-PRIORITIES: tuple[Priority, ...] = get_args(Priority)
-"""The triage priorities, P1 the most urgent."""
 
 
 class MentionLabel(SQLModel, table=True):

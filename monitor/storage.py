@@ -30,9 +30,6 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from monitor.model import (
-    CATEGORIES,
-    PRIORITIES,
-    SENTIMENTS,
     AlertOutbox,
     Cursor,
     Incident,
@@ -44,6 +41,7 @@ from monitor.model import (
     SourceState,
     utcnow,
 )
+from monitor.vocabulary import CATEGORIES, PRIORITIES, SENTIMENTS
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor.model import CATEGORIES
 from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.scoring.model import ModelShelf
 from monitor.scoring.sentiment import NEGATIVE_BELOW
 from monitor.triage import triage
+from monitor.vocabulary import CATEGORIES
 
 LEXICON = Path(__file__).parents[1] / "monitor" / "data" / "lexicon"
 LABELLED = Path(__file__).parent / "data" / "labelled.jsonl"
