@@ -395,7 +395,7 @@ def score(
     from monitor.scoring.reach import reach_score
 
     loaded = _config(config)
-    from monitor.pipeline import assess, scorer_for
+    from monitor.assessment import assess, scorer_for
 
     scorer = scorer_for(loaded)
     brands = [b.name for b in loaded.brands if b.lexicon]
@@ -487,7 +487,7 @@ def train(
     finally:
         storage.close()
     base = training.public_sets(from_csv, extra) if from_csv else {}
-    from monitor.pipeline import scorer_for
+    from monitor.assessment import scorer_for
 
     models, verdicts = training.retrain(labelled, partial(scorer_for, loaded), base=base)
     for verdict in verdicts:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config import BrandConfig, Config
+from monitor.assessment import Assessment, Job, assess, scorer_for
+from monitor.config import Config
 from monitor.jsonl import LineError
 from monitor.matching import BrandMatcher
 from monitor.model import (
@@ -32,11 +33,10 @@ from monitor.model import (
     utcnow,
     web_url,
 )
-from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
+from monitor.scoring import Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
-from monitor.scoring.model import ModelShelf, SentimentModel
 from monitor.storage import Storage
-from monitor.triage import Triage, triage
+from monitor.triage import Triage
 from monitor.urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -140,15 +140,6 @@ def _published(raw: RawMention, fetched_at: datetime, report: PipelineReport) ->
     return fetched_at
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """What scoring found out about one post."""
-
-    sentiment: Sentiment
-    reach: float
-    triage: Triage
-
-
 def reach_of(raw: RawMention) -> float:
     return reach_score(
         source_type=raw.source_type,
@@ -158,17 +149,6 @@ def reach_of(raw: RawMention) -> float:
         replies=raw.replies,
         views=raw.views,
     )
-
-
-def assess(scorer: SentimentScorer, jobs: Sequence[_Job]) -> list[Assessment]:
-    """Score and triage each ``(text, language, brands, reach)`` of ``jobs``, as one batch."""
-    sentiments = scorer.score_many(
-        [Post(text, language, brands) for text, language, brands, _ in jobs]
-    )
-    return [
-        Assessment(sentiment, reach, triage(text, sentiment, reach))
-        for (text, _, _, reach), sentiment in zip(jobs, sentiments, strict=True)
-    ]
 
 
 class Pipeline:
@@ -302,25 +282,6 @@ class Pipeline:
                 yield Assessment(sentiment, reach, Triage(*verdict))
 
 
-def brand_terms(brands: Iterable[BrandConfig]) -> dict[str, list[str]]:
-    """Each brand's words that name it (keywords, aliases, handles, hashtags), which scoring
-    masks so that a brand called "Target" or "@Glad" lends no post its word's sentiment."""
-    return {b.name: [*b.keywords, *b.aliases, *b.handles, *b.hashtags] for b in brands}
-
-
-def scorer_for(
-    config: Config, models: Mapping[str, SentimentModel] | None = None
-) -> ComplaintAwareScorer:
-    """The scorer the daemon uses for ``config``: its brands' own lexicons and terms, the team's
-    models (``[sentiment] models``) before the shipped ones; ``models`` replaces some of them,
-    by language (as ``brandmon train`` tries candidates)."""
-    return ComplaintAwareScorer(
-        brand_lexicons={b.name: b.lexicon for b in config.brands if b.lexicon},
-        brand_terms=brand_terms(config.brands),
-        models=ModelShelf.for_team(config.sentiment.models, loaded=models),
-    )
-
-
 def ingest_lines(
     pipeline: Pipeline,
     items: Iterable[RawMention | LineError],
@@ -358,7 +319,6 @@ _CHUNK = 500
 sending them costs little."""
 _worker_scorer: ComplaintAwareScorer | None = None
 
-_Job = tuple[str, str | None, list[str], float]
 _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
 
 
@@ -367,7 +327,7 @@ def _start_worker(config: Config) -> None:
     _worker_scorer = scorer_for(config)
 
 
-def _assess_chunk(chunk: list[_Job]) -> list[_Scored]:
+def _assess_chunk(chunk: list[Job]) -> list[_Scored]:
     assert _worker_scorer is not None
     scored: list[_Scored] = []
     for found in assess(_worker_scorer, chunk):

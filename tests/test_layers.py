@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "monitor.scoring": MENTIONS,
     "monitor.triage": MENTIONS,
     "monitor.training": MENTIONS,
+    "monitor.assessment": MENTIONS,
     "monitor.storage": MENTIONS,
     "connectors": SOURCES,
     "monitor.surprise": DETECTION,
