@@ -3,10 +3,18 @@
 Streaming and never looking ahead: each bucket is judged with only the buckets before it, by the
 same ``Detector`` the daemon runs, so support leads can tune thresholds on past data and trust
 the result.
+
+A volume CSV holds whole buckets, so ``--volume-csv`` judges closed buckets only.  The daemon
+also pages on a bucket that is still filling, when its count so far already earns the level
+(``Detector.early``); a partial count is never more than the whole one, so that changes when a
+page goes out, not which.  Over stored mentions (``--from``) each page also says when the daemon
+would have sent it: the first detection pass (every ``EARLY_TICK``) at which the mentions of its
+bucket published so far earned its level.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from collections import Counter
@@ -17,8 +25,8 @@ from typing import TextIO
 
 from monitor.detection import Detector, DetectorSettings, Escalation, Level, Step
 from monitor.model import to_utc
-from monitor.storage import Storage
-from monitor.watcher import replay
+from monitor.storage import Activity, Storage
+from monitor.watcher import as_whole, judge
 
 
 class BacktestInputError(ValueError):
@@ -34,6 +42,8 @@ class Summary:
     last: datetime | None = None
     time_at: Counter[Level] = field(default_factory=Counter)
     page_times: list[tuple[datetime, Level, str]] = field(default_factory=list)
+    sent: dict[datetime, datetime] = field(default_factory=dict)
+    """When the daemon, judging open buckets too, would have sent each page (by its bucket)."""
 
     def pages_per_month(self, bucket: timedelta) -> float:
         """Pages per 30 days over the span replayed."""
@@ -49,9 +59,10 @@ class Summary:
         ]
         for level in (Level.watch, Level.warning, Level.crisis):
             out.append(f"time at {level.name}: {self.time_at[level] * bucket}")
-        out += [
-            f"page at {at.isoformat()}: {level.name}: {why}" for at, level, why in self.page_times
-        ]
+        for at, level, why in self.page_times:
+            sent = self.sent.get(at)
+            when = f" (sent at {sent.time().isoformat()})" if sent else ""
+            out.append(f"page at {at.isoformat()}: {level.name}: {why}{when}")
         return out
 
 
@@ -136,10 +147,43 @@ def backtest_stored(
 ) -> Backtest:
     """``brand``'s stored mentions in [start, end) replayed through a fresh detector, bucket by
     bucket as the daemon judges them (``brandmon backtest --from``)."""
+    buckets = storage.activity(brand, start, end, settings.bucket)
     tally = Backtest(settings)
-    for step in replay(tally.detector, storage, brand, start, end):
-        tally.record(step)
+    for bucket in buckets:
+        tally.record(judge(tally.detector, bucket))
+    # again, keeping the detector as it was before each paged bucket (pages are rare: copying
+    # it before every bucket would cost more than the replay)
+    paged = {at for at, _, _ in tally.summary.page_times}
+    detector = Detector(settings)
+    for bucket in buckets:
+        if bucket.start in paged:
+            before = copy.deepcopy(detector)
+            tally.summary.sent[bucket.start] = _first_pass(before, storage, brand, bucket.start)
+        judge(detector, bucket)
     return tally
+
+
+EARLY_TICK = timedelta(minutes=1)  # how often the daemon judges at most (its DETECT_EVERY)
+
+
+def _first_pass(detector: Detector, storage: Storage, brand: str, start: datetime) -> datetime:
+    """The first detection pass at which the bucket at ``start``, as published so far, earned
+    a level above ``detector``'s (the detector before that bucket); at the latest the first
+    pass after the bucket closed."""
+    bucket = detector.settings.bucket
+    tick = min(EARLY_TICK, bucket / 2)
+    fine = storage.activity(brand, start, start + bucket, tick)
+    for k in range(1, len(fine)):
+        now = start + tick * k
+        so_far = Activity(
+            start,
+            sum(a.volume for a in fine[:k]),
+            sum(a.negative for a in fine[:k]),
+            sum(a.negative_reach for a in fine[:k]),
+        )
+        if so_far.negative and copy.deepcopy(detector).early(as_whole([so_far], now, bucket)):
+            return now
+    return start + bucket
 
 
 def replay_pages(steps: list[Step], settings: DetectorSettings) -> list[Step]:

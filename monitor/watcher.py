@@ -6,6 +6,11 @@ count.  How far a brand was judged is stored (``BrandWatch``) in the same transa
 incidents and outbox rows its buckets produced, so a restart neither pages twice nor skips a
 bucket: on start the detector re-learns its baseline by replaying the stored history silently,
 then carries on from where the last run stopped.
+
+Each pass also judges the buckets not judged yet, the open one included, as they stand
+(``Detector.early``): a burst that is already unmistakable pages on the pass after the poll that
+stored it, not minutes later when its bucket closes.  The level it entered is in the incident's
+history, so a restart (or another instance) takes it over instead of paging it again.
 """
 
 from __future__ import annotations
@@ -80,12 +85,29 @@ class BrandWatcher:
         self.incident_id = watch.incident_id if watch else None
         replay(self.detector, self.storage, self.brand, until - self.settings.learning, until)
         self.judged_until = until
+        self._resume_early()
+
+    def _resume_early(self) -> None:
+        """Re-enter the levels the incident entered on buckets not judged yet: they paged."""
+        if self.incident_id is None:
+            return
+        with self.storage.session() as session:
+            row = session.get(Incident, self.incident_id)
+        if row is None or row.resolved_at is not None:
+            return
+        assert self.judged_until is not None
+        for at, name in json.loads(row.history):
+            moment = to_utc(datetime.fromisoformat(at))
+            assert moment is not None
+            if moment >= self.judged_until and Level[name] > self.detector.level:
+                self.detector.resume_early(moment, Level[name], row.peak_score)
 
     def _due(self, now: datetime) -> datetime:
         return bucket_floor(now, self.settings.bucket) - GRACE * self.settings.bucket
 
     def judge(self, now: datetime) -> int:
-        """Judge every bucket that closed (plus grace) since the last call; return pages.
+        """Judge every bucket that closed (plus grace) since the last call, then the ones not
+        closed yet as they stand; return pages.
 
         Several instances may share the database: the brand's lease lets one judge at a time,
         and an instance that finds the brand judged further than it knows (by another instance)
@@ -98,7 +120,12 @@ class BrandWatcher:
             with self.storage.session() as session:
                 watch = session.get(BrandWatch, self.brand)
             stored = to_utc(watch.judged_until) if watch else None
-            if self.judged_until is None or (stored is not None and stored != self.judged_until):
+            moved = stored is not None and stored != self.judged_until
+            if (
+                self.judged_until is None
+                or moved
+                or (watch and watch.incident_id != self.incident_id)
+            ):
                 self.detector = Detector(self.settings)
                 self.resume(now)
             return self._judge(now)
@@ -108,26 +135,41 @@ class BrandWatcher:
     def _judge(self, now: datetime) -> int:
         assert self.judged_until is not None
         due = self._due(now)
-        if due <= self.judged_until:
-            return 0
-        buckets = self.storage.activity(self.brand, self.judged_until, due, self.settings.bucket)
-        pages = 0
+        bucket = self.settings.bucket
+        pages = changes = 0
         with self.storage.session() as session:
-            for bucket in buckets:
-                step = judge(self.detector, bucket)
-                if step.event:
-                    pages += self._record(session, step)
-                elif self.detector.incident is not None and self.incident_id is not None:
-                    self._announce_loud(session, step)
-            session.merge(
-                BrandWatch(brand=self.brand, judged_until=due, incident_id=self.incident_id)
+            if due > self.judged_until:
+                for closed in self.storage.activity(self.brand, self.judged_until, due, bucket):
+                    step = judge(self.detector, closed)
+                    if step.event:
+                        pages += self._record(session, step)
+                    elif self.detector.incident is not None and self.incident_id is not None:
+                        self._announce_loud(session, step)
+                self.judged_until = due
+                changes += 1
+            pending = self.storage.activity(
+                self.brand, self.judged_until, bucket_floor(now, bucket) + bucket, bucket
             )
-            session.commit()
-        self.judged_until = due
+            recent = self.detector.recent
+            early = as_whole(pending, now, bucket) if any(a.negative for a in pending) else []
+            for step in self.detector.early(early):
+                upto = recent + [a.negative for a in pending if a.start <= step.at]
+                pages += self._record(session, step, upto)
+                changes += 1
+            if changes:
+                session.merge(
+                    BrandWatch(
+                        brand=self.brand,
+                        judged_until=self.judged_until,
+                        incident_id=self.incident_id,
+                    )
+                )
+                session.commit()
         return pages
 
-    def _record(self, session: Session, step: Step) -> int:
-        """Write the incident change of ``step`` and, for a page or resolution, its alerts."""
+    def _record(self, session: Session, step: Step, recent: list[float] | None = None) -> int:
+        """Write the incident change of ``step`` and, for a page or resolution, its alerts
+        (``recent``: the negative counts up to ``step``'s bucket, when it was judged early)."""
         incident = self.detector.incident or self.detector.last_incident
         assert incident is not None
         row = session.get(Incident, self.incident_id) if self.incident_id else None
@@ -158,7 +200,7 @@ class BrandWatcher:
         if not (step.page or step.event == "resolved"):
             return 0
         kind = "page" if step.page else "resolved"
-        payload = self._payload(step, row, top)
+        payload = self._payload(step, row, top, self.detector.recent if recent is None else recent)
         key = f"{self.brand}:{row.id}:{step.at.isoformat()}:{kind}:{step.level.name}"
         enqueue(session, key=key, brand=self.brand, kind=kind, payload=payload, sinks=self.sinks)
         log.info(
@@ -213,18 +255,9 @@ class BrandWatcher:
             "negative_reach": round(sum(a.negative_reach for a in window), 1),
         }
 
-    def _window_negative(self, step: Step) -> float:
-        """Negative mentions in the window that fired (none for a resolution)."""
-        width = step.evidence.buckets
-        return sum(self.detector.recent[-width:]) if width else 0.0
-
-    def _previous_window(self, step: Step) -> float:
-        """Negative mentions in the window before the one that fired, for the growth rate."""
-        width = step.evidence.buckets
-        recent = list(self.detector.recent)
-        return sum(recent[-2 * width : -width]) if width else 0.0
-
-    def _payload(self, step: Step, row: Incident, top: list[Mention]) -> dict[str, Any]:
+    def _payload(
+        self, step: Step, row: Incident, top: list[Mention], recent: list[float]
+    ) -> dict[str, Any]:
         # Where it started: the earliest of the burst's most influential negative mentions,
         # from an hour before the incident opened (not the earliest complaint of all, which
         # is as likely an old, unrelated one).
@@ -247,11 +280,11 @@ class BrandWatcher:
             "score": round(step.score, 2),
             "why": step.why(self.settings.bucket),
             "signal": step.signal,
-            "negative": self._window_negative(step),
+            "negative": _window(recent, step.evidence.buckets),
             "expected": round(step.evidence.expected, 2) if step.signal == "negative" else None,
             "window_minutes": int(self.settings.bucket.total_seconds() // 60)
             * step.evidence.buckets,
-            "previous_window": self._previous_window(step),
+            "previous_window": _window(recent, step.evidence.buckets, back=1),
             **self._window_totals(step),
             "thresholds": dict(
                 zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)
@@ -259,6 +292,32 @@ class BrandWatcher:
             "top_mentions": [_brief(m) for m in top],
             "first_mentions": [_brief(m) for m in first],
         }
+
+
+def _window(recent: list[float], width: int, back: int = 0) -> float:
+    """Negative mentions in the last ``width`` buckets of ``recent`` (none for a resolution),
+    or in the ``back``-th window of that width before them (for the growth rate)."""
+    if not width:
+        return 0.0
+    end = len(recent) - back * width
+    return sum(recent[max(0, end - width) : max(0, end)])
+
+
+def as_whole(
+    pending: list[Activity], now: datetime, bucket: timedelta
+) -> list[tuple[datetime, float, float | None, float | None]]:
+    """The buckets not judged yet as ``Detector.early`` reads them.  The open (last) one's
+    other mentions are extrapolated to the whole bucket, so its negative share is not judged
+    on a bucket that has had no time to fill with ordinary talk yet."""
+    rows: list[tuple[datetime, float, float | None, float | None]] = [
+        (a.start, a.negative, a.volume, a.negative_reach) for a in pending
+    ]
+    if pending:
+        last = pending[-1]
+        filled = min(1.0, max(now - last.start, timedelta(seconds=1)) / bucket)
+        total = last.negative + (last.volume - last.negative) / filled
+        rows[-1] = (last.start, last.negative, total, last.negative_reach)
+    return rows
 
 
 def _brief(m: Mention) -> dict[str, Any]:
