@@ -1,6 +1,11 @@
 """One full poll cycle of 1,000 feeds served from loopback, and time to first alert.
 
-    .venv/bin/python bench/poll.py [--feeds 1000]
+    .venv/bin/python bench/poll.py [--feeds 1000] [--no-wave] [--compare-reader]
+
+A cold cycle (a fresh database, every feed new) and a warm one (every feed answers 304), with
+wall and CPU time; ``--compare-reader`` first runs the same two cycles through lemon24's
+``reader`` (installed with pip into a throwaway venv in the temp directory, not a dependency of
+brandmon) over the same feed farm and prints the ratios.  Then:
 
 A realistic mix: a third of the feeds answer 304 Not Modified (they were polled before), most
 are small, some are large (200 entries).  Prints the cycle's wall time and the process's peak
@@ -15,6 +20,8 @@ import asyncio
 import multiprocessing
 import resource
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -46,11 +53,13 @@ def feed_xml(n: int, entries: int, wave: bool) -> bytes:
 
 class Feeds(BaseHTTPRequestHandler):
     wave = False
+    all_not_modified = False  # every feed answers 304 to its validator, not a third of them
 
     def do_GET(self) -> None:  # noqa: N802
         n = int(self.path.rsplit("/", 1)[1])
         etag = f'"{n}-{Feeds.wave}"'  # the wave changes feed 0, and so its validator
-        if n % 3 == 0 and self.headers.get("If-None-Match") == etag:
+        unchanged = Feeds.all_not_modified or n % 3 == 0
+        if unchanged and self.headers.get("If-None-Match") == etag:
             self.send_response(304)
             self.end_headers()
             return
@@ -69,16 +78,19 @@ class Feeds(BaseHTTPRequestHandler):
         pass
 
 
-def serve(port: int, wave: bool) -> None:
+def serve(port: int, wave: bool, all_not_modified: bool) -> None:
     """The feed server, in a process of its own so it does not compete for our GIL."""
     Feeds.wave = wave
+    Feeds.all_not_modified = all_not_modified
     server = ThreadingHTTPServer(("127.0.0.1", port), Feeds)
     server.daemon_threads = True
     server.serve_forever()
 
 
-def start_server(port: int, wave: bool) -> multiprocessing.Process:
-    process = multiprocessing.Process(target=serve, args=(port, wave), daemon=True)
+def start_server(port: int, wave: bool, all_not_modified: bool = False) -> multiprocessing.Process:
+    process = multiprocessing.Process(
+        target=serve, args=(port, wave, all_not_modified), daemon=True
+    )
     process.start()
     for _ in range(100):
         try:
@@ -89,11 +101,72 @@ def start_server(port: int, wave: bool) -> multiprocessing.Process:
     raise RuntimeError("feed server did not start")
 
 
-def main(feeds: int) -> None:
+def cycle(daemon: Daemon) -> tuple[float, float, int]:
+    """One ``run_once`` of ``daemon``: its wall time, this process's CPU time, failed polls."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    outcomes = asyncio.run(daemon.run_once())
+    return (
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        sum(not o.ok for o in outcomes),
+    )
+
+
+def report(name: str, feeds: int, figures: tuple[float, float, int]) -> None:
+    wall, cpu, failed = figures
+    print(
+        f"{name}: {wall:.2f} s wall, {cpu:.2f} CPU-s, {cpu / feeds * 1000:.2f} ms CPU a feed,"
+        f" {failed} failed"
+    )
+
+
+COLD_WARM = ("cold (fresh database)", "warm (every feed answers 304)")
+READER = """
+import sys, time
+from reader import make_reader
+
+url, feeds, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+reader = make_reader(db)
+for n in range(feeds):
+    reader.add_feed(f"{url}/feed/{n}")
+for _ in ("cold", "warm"):
+    wall, cpu = time.perf_counter(), time.process_time()
+    reader.update_feeds(workers=32, scheduled=False)  # every feed, due or not
+    print(time.perf_counter() - wall, time.process_time() - cpu, flush=True)
+"""
+
+
+def reader_python() -> Path:
+    """A venv of its own with ``reader`` installed (made once, kept in the temp directory)."""
+    venv = Path(tempfile.gettempdir()) / "brandmon-bench-reader"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        # reader's vendored feedparser imports sgmllib, which reader does not require
+        subprocess.run([python, "-m", "pip", "install", "-q", "reader", "sgmllib3k"], check=True)
+    return python
+
+
+def run_reader(port: int, feeds: int) -> list[tuple[float, float]]:
+    """``reader``'s cold and warm cycles over the farm: (wall, CPU) each, whole process CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [reader_python(), "-c", READER, f"http://127.0.0.1:{port}", str(feeds), f"{tmp}/r.db"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return [
+        (float(wall), float(cpu))
+        for wall, cpu in (line.split() for line in out.split("\n") if line)
+    ]
+
+
+def main(feeds: int, wave: bool, compare_reader: bool = False) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = start_server(port, wave=False)
+    server = start_server(port, wave=False, all_not_modified=True)
     sources = "".join(
         f'\n[[sources]]\nname = "feed{n}"\ntype = "rss"\nurl = "http://127.0.0.1:{port}/feed/{n}"\n'
         for n in range(feeds)
@@ -109,16 +182,31 @@ def main(feeds: int) -> None:
         storage = Storage(config.storage.url)
         storage.create_schema()
         daemon = Daemon(config, storage)
-        asyncio.run(daemon.run_once())  # first cycle: everything is new, validators saved
-        started = time.perf_counter()
-        outcomes = asyncio.run(daemon.run_once())
-        cycle = time.perf_counter() - started
-        failed = [o for o in outcomes if not o.ok]
+        peer = run_reader(port, feeds) if compare_reader else []
+        # cold: a fresh database, every feed new; warm: every feed answers 304
+        for name, figures in zip(COLD_WARM, (cycle(daemon), cycle(daemon)), strict=True):
+            report(f"{name} cycle of {feeds} feeds", feeds, figures)
+            if peer:
+                wall, cpu = peer.pop(0)
+                print(
+                    f"  reader, the same cycle: {wall:.2f} s wall, {cpu:.2f} CPU-s;"
+                    f" brandmon / reader: {figures[0] / wall:.2f}x wall (target <= 1.0),"
+                    f" {figures[1] / cpu:.2f}x CPU"
+                )
+        server.terminate()
+        server.join()
+        server = start_server(port, wave=False)  # a third answer 304, the rest serve again
+        figures = cycle(daemon)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
-            f"poll cycle of {feeds} feeds: {cycle:.2f} s (target <= 10 s), "
-            f"{len(failed)} failed, peak memory {peak:.0f} MB (target <= 300 MB)"
+            f"poll cycle of {feeds} feeds (1/3 answer 304): {figures[0]:.2f} s (target <= 10 s),"
+            f" {figures[1]:.2f} CPU-s, {figures[2]} failed,"
+            f" peak memory {peak:.0f} MB (target <= 300 MB)"
         )
+        if not wave:
+            storage.close()
+            server.terminate()
+            return
 
         server.terminate()
         server.join()
@@ -139,4 +227,13 @@ def main(feeds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
-    main(parser.parse_args().feeds)
+    parser.add_argument(
+        "--no-wave", action="store_true", help="skip the time-to-first-alert measure"
+    )
+    parser.add_argument(
+        "--compare-reader",
+        action="store_true",
+        help="run the same cycles through lemon24's reader (pip-installed into a throwaway venv)",
+    )
+    arguments = parser.parse_args()
+    main(arguments.feeds, not arguments.no_wave, arguments.compare_reader)

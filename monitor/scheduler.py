@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,10 +70,51 @@ class PollOutcome:
     seconds: float = 0.0
     catch_up: bool = False
     """The poll stopped paging at ``max_pages`` with posts left: poll again soon."""
+    not_modified: bool = False
+    """The source had nothing new (HTTP 304)."""
 
 
 CATCH_UP = timedelta(seconds=30)
 """How soon a poll that stopped at ``max_pages`` with posts left is followed by another."""
+SUMMARY_EVERY = timedelta(minutes=5)
+"""How often the daemon logs its polls' summary (each unchanged feed is logged at DEBUG)."""
+
+
+@dataclass(slots=True)
+class PollTally:
+    """Polls counted since the last summary line."""
+
+    changed: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    skipped: int = 0
+    stored: int = 0
+
+    def add(self, outcome: PollOutcome) -> None:
+        if outcome.skipped:
+            self.skipped += 1
+        elif not outcome.ok:
+            self.failed += 1
+        elif outcome.not_modified:
+            self.not_modified += 1
+        else:
+            self.changed += 1
+        self.stored += outcome.stored
+
+    def log(self, what: str, seconds: float) -> None:
+        """Log the counts in one line (none if nothing was polled), and start again."""
+        if self.changed or self.not_modified or self.failed or self.skipped:
+            log.info(
+                "%s changed=%d not_modified=%d failed=%d skipped=%d stored=%d seconds=%.1f",
+                what,
+                self.changed,
+                self.not_modified,
+                self.failed,
+                self.skipped,
+                self.stored,
+                seconds,
+            )
+        self.changed = self.not_modified = self.failed = self.skipped = self.stored = 0
 
 
 def backoff(interval: timedelta, failures: int, retry_after: float | None = None) -> timedelta:
@@ -149,22 +190,50 @@ class SourcePoller:
             return False
         return to_utc(state.last_poll) > utcnow() - self.source.interval / 2  # type: ignore[operator]
 
-    async def poll(self, client: httpx.AsyncClient, *, force: bool = False) -> PollOutcome:
+    async def poll(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        force: bool = False,
+        states: Mapping[str, SourceState] | None = None,
+    ) -> PollOutcome:
         """Poll unless another instance holds the source, polled it moments ago, or it is
-        backing off (``force`` ignores the last two)."""
-        lease = f"source:{self.source.name}"
-        if not await asyncio.to_thread(self.storage.acquire, lease, self.owner, POLL_LEASE):
-            return PollOutcome(self.source.name, ok=True, skipped=True)
-        try:
-            return await self._poll(client, force)
-        finally:
-            await asyncio.to_thread(self.storage.release, lease, self.owner)
+        backing off (``force`` ignores the last two).
 
-    async def _poll(self, client: httpx.AsyncClient, force: bool) -> PollOutcome:
+        Taking the lease and reading the state are one transaction, saving the result and
+        freeing the lease another; on SQLite (one instance) there is no lease at all, and
+        ``states`` read for many sources at once spare the first (absent: never polled).
+        """
         name = self.source.name
-        state = await asyncio.to_thread(self.storage.source_state, name)
-        if not force and (_backing_off(state, self.source.interval) or self._just_polled(state)):
+        lease = f"source:{name}" if self.storage.shared else None
+        if lease is None and states is not None:
+            taken, state = True, states.get(name)
+        else:
+            taken, state = await asyncio.to_thread(
+                self.storage.claim_source,
+                name,
+                None if lease is None else (lease, self.owner, POLL_LEASE),
+            )
+        if not taken:
             return PollOutcome(name, ok=True, skipped=True)
+        try:
+            if not force and (
+                _backing_off(state, self.source.interval) or self._just_polled(state)
+            ):
+                if lease is not None:
+                    await asyncio.to_thread(self.storage.release, lease, self.owner)
+                return PollOutcome(name, ok=True, skipped=True)
+            return await self._poll(client, state, lease)
+        except BaseException:
+            if lease is not None:  # the transaction that would have freed it did not commit
+                await asyncio.to_thread(self.storage.release, lease, self.owner)
+            raise
+
+    async def _poll(
+        self, client: httpx.AsyncClient, state: SourceState | None, lease: str | None
+    ) -> PollOutcome:
+        name = self.source.name
+        release = None if lease is None else (lease, self.owner)
         started = time.monotonic()
         try:
             result = await self.connector.poll(client, cursor_of(state))
@@ -174,7 +243,11 @@ class SourcePoller:
             rest = backoff(self.source.interval, failures, exc.retry_after)
             message = f"{exc.kind}: {exc}"
             await asyncio.to_thread(
-                self.storage.record_poll_failure, name, message, next_poll=utcnow() + rest
+                self.storage.record_poll_failure,
+                name,
+                message,
+                next_poll=utcnow() + rest,
+                release=release,
             )
             self.metrics.poll_seconds.labels(name).observe(seconds)
             self.metrics.poll_errors.labels(name, exc.kind).inc()
@@ -186,10 +259,17 @@ class SourcePoller:
                 rest.total_seconds(),
             )
             return PollOutcome(name, ok=False, error=message, seconds=seconds)
-        report, new = await self._store(result.mentions)
+        # nothing new (a 304, an empty page): no pipeline, no transaction but the state's
+        report, new = PipelineReport(), []
+        if result.mentions:
+            report, new = await self._store(result.mentions)
         wait = max(self.source.interval, timedelta(seconds=result.rest or 0))
         await asyncio.to_thread(
-            self.storage.record_poll_success, name, result.cursor, next_poll=utcnow() + wait
+            self.storage.record_poll_success,
+            name,
+            result.cursor,
+            next_poll=utcnow() + wait,
+            release=release,
         )
         outcome = PollOutcome(
             name,
@@ -198,6 +278,7 @@ class SourcePoller:
             stored=report.stored,
             seconds=time.monotonic() - started,
             catch_up=bool(result.truncated) and result.rest is None,
+            not_modified=result.not_modified,
         )
         if result.truncated:
             self.metrics.poll_truncated.labels(name).inc(result.truncated)
@@ -205,7 +286,9 @@ class SourcePoller:
         self.metrics.last_success.labels(name).set(time.time())
         for row in new:
             self.metrics.mentions.labels(row["brand"], name).inc()
-        log.info(
+        # an unchanged feed is the common case: counted in the cycle's summary, detailed at DEBUG
+        log.log(
+            logging.DEBUG if result.not_modified else logging.INFO,
             "poll ok source=%s found=%d stored=%d not_stored=%d clamped=%d not_modified=%s"
             " seconds=%.2f",
             name,
@@ -239,6 +322,8 @@ class Daemon:
             log.info("freed %d lease(s) left by a stopped instance on this host", freed)
         self._alerting = asyncio.Lock()
         self._last_tick: float | None = None
+        self._tally = PollTally()
+        self._tally_since = time.monotonic()
         self._endpoints: list[BackgroundServer] = []
         self._apply(config)
 
@@ -349,9 +434,18 @@ class Daemon:
     async def run_once(self) -> list[PollOutcome]:
         """Poll every source once, now, whatever its back-off says; then detect and alert."""
         self._new_slots()
+        started = time.monotonic()
+        states = None
+        if not self.storage.shared:  # one instance: every state in one read, no lease to take
+            names = [p.source.name for p in self.pollers]
+            states = await asyncio.to_thread(self.storage.source_states, names)
         async with self._client() as client:
-            polls = (self._limited(p.poll(client, force=True)) for p in self.pollers)
+            polls = (self._limited(p.poll(client, force=True, states=states)) for p in self.pollers)
             outcomes = list(await asyncio.gather(*polls))
+        tally = PollTally()
+        for outcome in outcomes:
+            tally.add(outcome)
+        tally.log(f"poll cycle sources={len(outcomes)}", time.monotonic() - started)
         await self.detect_and_alert()
         return outcomes
 
@@ -471,6 +565,7 @@ class Daemon:
                 outcome = await task
             finally:
                 in_flight.discard(task)
+            self._tally.add(outcome)
             if not outcome.skipped:
                 state = "ok" if outcome.ok else "failed"
                 notify(f"STATUS=last poll: {outcome.source} {state}, {outcome.stored} new")
@@ -507,6 +602,13 @@ class Daemon:
             coalesce=True,
         )
         scheduler.add_job(
+            self._log_polls,
+            IntervalTrigger(seconds=SUMMARY_EVERY.total_seconds()),
+            id="poll-summary",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
             self.prune,
             IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
             id="prune",
@@ -515,6 +617,11 @@ class Daemon:
             coalesce=True,
         )
         return scheduler
+
+    def _log_polls(self) -> None:
+        now = time.monotonic()
+        self._tally.log("polls", now - self._tally_since)
+        self._tally_since = now
 
     def _new_slots(self) -> None:
         # one per event loop: a semaphore belongs to the loop that first waited on it

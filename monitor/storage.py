@@ -23,7 +23,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import DateTime, Engine, delete, event, func, inspect, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    bindparam,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
@@ -471,24 +482,37 @@ class Storage:
         PostgreSQL the expiry is judged by the database's clock, which every instance shares:
         a machine whose clock runs ahead cannot take a lease another still holds.
         """
-        now = self._clock()
         with self.session() as session:
-            session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
-            taken = session.execute(
-                update(Lease)
-                .where(
-                    Lease.name == name,
-                    or_(
-                        col(Lease.owner).is_(None),
-                        Lease.owner == owner,
-                        col(Lease.until).is_(None),
-                        col(Lease.until) < now,
-                    ),
-                )
-                .values(owner=owner, until=now + ttl)
-            )
+            taken = self._acquire_in(session, name, owner, ttl)
             session.commit()
+        return taken
+
+    def _acquire_in(
+        self, session: Session | Connection, name: str, owner: str, ttl: timedelta
+    ) -> bool:
+        """``acquire`` in ``session``'s transaction (the caller commits)."""
+        now = self._clock()
+        session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
+        taken = session.execute(
+            update(Lease)
+            .where(
+                Lease.name == name,
+                or_(
+                    col(Lease.owner).is_(None),
+                    Lease.owner == owner,
+                    col(Lease.until).is_(None),
+                    col(Lease.until) < now,
+                ),
+            )
+            .values(owner=owner, until=now + ttl)
+        )
         return taken.rowcount == 1
+
+    @property
+    def shared(self) -> bool:
+        """Whether several instances may share this database: PostgreSQL's can, and they divide
+        the work by leases; a SQLite file belongs to one instance, which needs no lease to poll."""
+        return self.engine.dialect.name != "sqlite"
 
     def _clock(self) -> Any:
         """Now, for leases: the database's clock (naive UTC, like the stored times) on
@@ -499,12 +523,16 @@ class Storage:
 
     def release(self, name: str, owner: str) -> None:
         with self.session() as session:
-            session.execute(
-                update(Lease)
-                .where(Lease.name == name, Lease.owner == owner)
-                .values(owner=None, until=None)
-            )
+            self._release_in(session, name, owner)
             session.commit()
+
+    @staticmethod
+    def _release_in(session: Session | Connection, name: str, owner: str) -> None:
+        session.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.owner == owner)
+            .values(owner=None, until=None)
+        )
 
     def release_orphans(self, owner: str) -> int:
         """Free the leases that earlier processes on this host left behind (a ``kill -9``, a
@@ -545,27 +573,79 @@ class Storage:
         with self.session() as session:
             return session.get(SourceState, source)
 
+    @functools.cached_property
+    def _state_upsert(self) -> Any:
+        """``INSERT … ON CONFLICT (source) DO UPDATE`` of every ``SourceState`` column, built
+        once: the statement with its values inline is compiled anew at every call."""
+        table = SourceState.__table__
+        insert = self._dialect_insert(table)
+        return insert.on_conflict_do_update(
+            index_elements=[table.c.source],
+            set_={c.name: insert.excluded[c.name] for c in table.columns if c.name != "source"},
+        )
+
+    def source_states(self, sources: Sequence[str]) -> dict[str, SourceState]:
+        """The states of ``sources`` that were ever polled, read in one transaction."""
+        table = SourceState.__table__
+        states: dict[str, SourceState] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(sources), 500):
+                query = select(table).where(table.c.source.in_(sources[start : start + 500]))
+                states.update(
+                    (row.source, SourceState(**row._mapping)) for row in connection.execute(query)
+                )
+        return states
+
+    def claim_source(
+        self, source: str, lease: tuple[str, str, timedelta] | None = None
+    ) -> tuple[bool, SourceState | None]:
+        """Take the ``lease`` (name, owner, ttl) to poll ``source``, if one is given, and read
+        the source's state, in one transaction: whether the lease was taken, and the state
+        (``None`` when the lease was not taken, or the source was never polled)."""
+        # Core statements on a connection: the ORM session costs more than the query here, and
+        # an unchanged feed's poll is little more than this and ``record_poll_success``.
+        with self.engine.begin() as connection:
+            if lease is not None and not self._acquire_in(connection, *lease):
+                return False, None
+            row = connection.execute(_STATE_QUERY, {"source": source}).first()
+        return True, None if row is None else SourceState(**row._mapping)
+
     def record_poll_success(
-        self, source: str, cursor: Cursor, *, next_poll: datetime | None = None
+        self,
+        source: str,
+        cursor: Cursor,
+        *,
+        next_poll: datetime | None = None,
+        release: tuple[str, str] | None = None,
     ) -> None:
+        """Save a successful poll's cursor, and free its lease (name, owner), in one transaction
+        of one upsert."""
         now = utcnow()
-        with self.session() as session:
-            state = session.get(SourceState, source) or SourceState(source=source)
-            state.cursor, state.etag, state.last_modified = (
-                cursor.cursor,
-                cursor.etag,
-                cursor.last_modified,
-            )
-            state.last_poll = state.last_success = now
-            state.last_error = None
-            state.consecutive_failures = 0
-            state.next_poll = next_poll
-            session.add(state)
-            session.commit()
+        values = {
+            "source": source,
+            "cursor": cursor.cursor,
+            "etag": cursor.etag,
+            "last_modified": cursor.last_modified,
+            "last_poll": now,
+            "last_success": now,
+            "last_error": None,
+            "consecutive_failures": 0,
+            "next_poll": next_poll,
+        }
+        with self.engine.begin() as connection:
+            connection.execute(self._state_upsert, values)
+            if release is not None:
+                self._release_in(connection, *release)
 
     def record_poll_failure(
-        self, source: str, error: str, *, next_poll: datetime | None = None
+        self,
+        source: str,
+        error: str,
+        *,
+        next_poll: datetime | None = None,
+        release: tuple[str, str] | None = None,
     ) -> SourceState:
+        """Count a failed poll, and free its lease (name, owner), in one transaction."""
         with self.session() as session:
             state = session.get(SourceState, source) or SourceState(source=source)
             state.last_poll = utcnow()
@@ -573,11 +653,16 @@ class Storage:
             state.consecutive_failures += 1
             state.next_poll = next_poll
             session.add(state)
+            if release is not None:
+                self._release_in(session, *release)
             session.commit()
             return state
 
 
 _MENTION_COLUMNS = [column.name for column in Mention.__table__.columns if column.name != "id"]
+_STATE_QUERY = select(SourceState.__table__).where(
+    SourceState.__table__.c.source == bindparam("source")
+)
 _ROWS_PER_STATEMENT = 1000
 _LABELLER_CHARS = MentionLabel.__table__.columns["labelled_by"].type.length
 """21,000 parameters: under SQLite's limit (32,766) and PostgreSQL's (65,535)."""
