@@ -218,7 +218,7 @@ def main(feeds: int, wave: bool, compare_reader: bool = False) -> None:
             time.sleep(1)
         print(
             f"time to first alert after the wave was served: {time.perf_counter() - served:.1f} s"
-            " (10 s buckets: the bucket must close, plus one bucket of grace)"
+            " (10 s buckets; the bucket still filling is judged as if whole)"
         )
         storage.close()
     server.terminate()
