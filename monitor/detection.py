@@ -164,8 +164,7 @@ class Step:
         e = self.evidence
         if not e.buckets:
             return "nothing unusual"
-        minutes = int(bucket.total_seconds() // 60) * e.buckets
-        span = f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+        span = _span(int(bucket.total_seconds()) * e.buckets)
         scale = REACH_UNIT if self.signal == "reach" else 1.0
         what = "negative mentions" if self.signal == "negative" else "reach of negative mentions"
         said = (
@@ -419,3 +418,12 @@ class Detector:
             return True
         share = sum(v for v, _ in window) / sum(totals)
         return share >= min(SHARE_RISE * usual_negative / usual_total, MAJORITY)
+
+
+def _span(seconds: int) -> str:
+    """``seconds`` as a page says it: "2 h", "15 min" or "30 s"."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

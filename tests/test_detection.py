@@ -181,3 +181,13 @@ def test_backtest_proposes_thresholds_for_a_page_budget(tmp_path: Path) -> None:
     assert "would no longer page" in quiet.stdout  # ...and says what that would have missed
     generous = CliRunner().invoke(app, [*command, "--pages-per-month", "1000"])
     assert "would page" in generous.stdout and "would no longer page" not in generous.stdout
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(30, "30 s"), (90, "90 s"), (600, "10 min"), (900, "15 min"), (7200, "2 h")],
+)
+def test_a_page_says_the_window_in_the_units_a_person_reads(seconds: int, said: str) -> None:
+    from monitor.detection import _span
+
+    assert _span(seconds) == said  # 10-second buckets once read "0 h"
