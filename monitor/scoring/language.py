@@ -37,6 +37,10 @@ script only: its set is Hindi in Latin letters half mixed with English, and a mo
 takes English posts for Hindi."""
 MODEL_SURE = 0.9
 """The model's probability from which its answer stands; below it lingua decides."""
+ENGLISH_SURE = 0.5
+"""The same for English in plain-ASCII text, where English is what most mentions are: lingua's
+slow mode costs about a millisecond a post, and on such posts agreed with the model when it did
+(brand tweets: 99.2 % English either way)."""
 LINGUA_SURE = 0.9
 """Lingua's fast mode's confidence (0-1) from which its answer stands; below it, its slow mode
 decides."""
@@ -338,7 +342,9 @@ def detect_languages(
         odds /= odds.sum(axis=1, keepdims=True)
         for i, row in zip(wordy, odds.tolist(), strict=True):
             best = max(range(len(row)), key=row.__getitem__)
-            if row[best] >= MODEL_SURE:
+            if row[best] >= MODEL_SURE or (
+                model.classes[best] == "en" and row[best] >= ENGLISH_SURE and texts[i].isascii()
+            ):
                 found[i] = model.classes[best]
     for i in undecided:
         if found[i] is None:
