@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
+from monitor.alert import Payload, TestPayload
 from monitor.model import utcnow
+
+P = TypeVar("P", bound=Payload)
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One alert as stored in the outbox: ``payload`` is the JSON the detector wrote."""
+    """One alert as stored in the outbox: ``payload`` is what the watcher (or the outbox, for
+    a notice) wrote, typed by ``kind`` (``monitor.alert``)."""
 
     key: str
     brand: str
     kind: str  # "page", "resolved", "test" or "undeliverable" (a notice from the outbox)
-    payload: dict[str, Any]
+    payload: Payload
+
+    def read(self, payload: type[P]) -> P:
+        """The payload, which a sink knows is a ``payload`` from the alert's kind."""
+        if not isinstance(self.payload, payload):
+            raise TypeError(f"a {self.kind} alert carries no {payload.__name__}")
+        return self.payload
 
 
 class SinkError(Exception):
@@ -49,9 +59,9 @@ def test_alert(brand: str) -> Alert:
         key=f"test:{brand}:{utcnow().isoformat()}",
         brand=brand,
         kind="test",
-        payload={
-            "brand": brand,
-            "message": "this is a test of brandmon's alert delivery; no action is needed",
-            "at": utcnow().isoformat(),
-        },
+        payload=TestPayload(
+            brand=brand,
+            message="this is a test of brandmon's alert delivery; no action is needed",
+            at=utcnow().isoformat(),
+        ),
     )

@@ -16,9 +16,17 @@ from email.message import EmailMessage
 
 from alerts.base import Alert, SinkError
 from alerts.console import render
-from monitor.config import EmailConfig
+from monitor.alert import MentionPayload, TestPayload, UndeliverablePayload
+from monitor.config import Config, EmailConfig
+from monitor.storage import Storage
 
 log = logging.getLogger(__name__)
+
+
+def build(config: Config, storage: Storage) -> EmailSink | None:
+    """The email sink from ``[alerts.email]`` (``alerts.sinks``), if there is one."""
+    section = config.alerts.email
+    return None if section is None else EmailSink(section)
 
 
 class EmailSink:
@@ -59,7 +67,7 @@ class EmailSink:
         message["To"] = ", ".join(self.config.recipients)
         message["Subject"] = subject(alert)
         message["Message-ID"] = f"<{_digest(alert.key)}@{domain}>"
-        incident = alert.payload.get("incident_id")
+        incident = getattr(alert.payload, "incident_id", None)
         if incident is not None:
             thread = f"<{_digest(f'{alert.brand}:incident:{incident}')}@{domain}>"
             message["In-Reply-To"] = thread
@@ -82,17 +90,17 @@ class EmailSink:
 
 def subject(alert: Alert) -> str:
     p = alert.payload
-    if alert.kind == "test":
+    if isinstance(p, TestPayload):
         return f"[TEST] brandmon test alert for {alert.brand}"
-    if alert.kind == "undeliverable":
-        return f"[UNDELIVERABLE] {alert.brand}: an alert could not be delivered to {p['sink']}"
-    if alert.kind == "mention":
-        return f"[LOUD] {alert.brand}: a high-reach complaint during incident #{p['incident_id']}"
+    if isinstance(p, UndeliverablePayload):
+        return f"[UNDELIVERABLE] {alert.brand}: an alert could not be delivered to {p.sink}"
+    if isinstance(p, MentionPayload):
+        return f"[LOUD] {alert.brand}: a high-reach complaint during incident #{p.incident_id}"
     if alert.kind == "resolved":
-        return f"[RESOLVED] {alert.brand}: incident #{p['incident_id']} is over"
+        return f"[RESOLVED] {alert.brand}: incident #{p.incident_id} is over"
     return (
-        f"[{p['level'].upper()}] {alert.brand}: {p['negative']:g} negative mentions "
-        f"in {p['window_minutes']} min"
+        f"[{p.level.upper()}] {alert.brand}: {p.negative:g} negative mentions "
+        f"in {p.window_minutes} min"
     )
 
 

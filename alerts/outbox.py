@@ -19,12 +19,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from alerts.base import Alert, PermanentSinkError, Sink, SinkError
+from monitor.alert import UndeliverablePayload, payload_from_json
 from monitor.backoff import backoff as exponential_backoff
 from monitor.model import AlertOutbox, utcnow
 from monitor.storage import Storage, enqueue, instance_id
@@ -102,9 +103,9 @@ class OutboxSender:
                 # keep order: nothing overtakes a row that waits
                 report.held += waiting
                 return
-            alert = Alert(row.idempotency_key, row.brand, row.kind, json.loads(row.payload))
-            try:
-                sink.send(alert)
+            try:  # a payload that does not read fails like its sink would
+                payload = payload_from_json(row.kind, json.loads(row.payload))
+                sink.send(Alert(row.idempotency_key, row.brand, row.kind, payload))
             except PermanentSinkError as exc:
                 self._dead(row, str(exc))
                 report.dead += 1
@@ -189,19 +190,20 @@ class OutboxSender:
         )
 
 
-def _notice(row: AlertOutbox, error: str) -> dict[str, Any]:
-    """The payload of the ``undeliverable`` alert about ``row``."""
+def _notice(row: AlertOutbox, error: str) -> UndeliverablePayload:
+    """The payload of the ``undeliverable`` alert about ``row`` (whose stored JSON is read as
+    is: any kind, even one that does not parse)."""
     original = json.loads(row.payload)
-    return {
-        "brand": row.brand,
-        "sink": row.sink,
-        "alert_id": row.id,
-        "alert_kind": row.kind,
-        "level": original.get("level"),
-        "incident_id": original.get("incident_id"),
-        "error": error,
-        "at": utcnow().isoformat(),
-    }
+    return UndeliverablePayload(
+        brand=row.brand,
+        sink=row.sink,
+        alert_id=row.id,
+        alert_kind=row.kind,
+        level=original.get("level"),
+        incident_id=original.get("incident_id"),
+        error=error,
+        at=utcnow().isoformat(),
+    )
 
 
 # -- what ``brandmon outbox`` reads and changes ------------------------------------------------

@@ -49,6 +49,7 @@ from alerts.slack_blocks import (
     route_blocks,
     test_blocks,
 )
+from monitor.alert import MentionPayload, PagePayload, UndeliverablePayload
 from monitor.config import Config, RouteConfig
 from monitor.model import SlackPost, SlackThread, utcnow
 from monitor.storage import Storage
@@ -89,6 +90,11 @@ class _Refused(PermanentSinkError):
         self.code = code
 
 
+def build(config: Config, storage: Storage) -> SlackSink | None:
+    """The Slack sink from ``[alerts.slack]`` (``alerts.sinks``), if there is one."""
+    return None if config.alerts.slack is None else SlackSink(config, storage)
+
+
 class SlackSink:
     name = "slack"
 
@@ -112,7 +118,7 @@ class SlackSink:
         elif alert.kind == "mention":
             self._loud(alert)
         else:  # a notice about another sink: a message of its own, where its page would be
-            level = alert.payload.get("level") or "watch"
+            level = alert.read(UndeliverablePayload).level or "watch"
             channel = self._channel(self.slack.channels.get(level, self.slack.channel))
             self._post(channel, alert.key, notice_blocks(alert), None)
 
@@ -282,8 +288,8 @@ class SlackSink:
     # -- incidents --------------------------------------------------------------------------
 
     def _incident(self, alert: Alert) -> None:
-        payload = alert.payload
-        incident = payload["incident_id"]
+        payload = alert.read(PagePayload)
+        incident = payload.incident_id
         threads = self._threads(incident)
         if alert.kind == "resolved":  # close every thread the incident opened
             targets = threads or {self._channel(self.slack.channel): None}
@@ -293,7 +299,7 @@ class SlackSink:
             self._update_heads(alert)
             self._close_routes(alert)
             return
-        level = payload["level"]
+        level = payload.level
         channel = self._channel(self.slack.channels.get(level, self.slack.channel))
         head = threads.get(channel) or self._open(alert, channel)
         silent, muted = quiet(acknowledgement(self.storage, incident))
@@ -302,7 +308,7 @@ class SlackSink:
         blocks = page_blocks(alert, self._mention(level, silent), menus=menus)
         self._post(channel, alert.key, blocks, head, **broadcast)
         self._update_heads(alert)
-        if payload.get("event") in ("opened", "reopened"):
+        if payload.event in ("opened", "reopened"):
             self._route(alert)
         if level == "crisis":
             self._attach_chart(alert, channel, head)
@@ -310,16 +316,16 @@ class SlackSink:
     def _loud(self, alert: Alert) -> None:
         """A high-reach complaint during an incident: a reply in the incident's thread (in its
         level's channel when it has one there)."""
-        payload = alert.payload
-        channel = self._channel(self.slack.channels.get(payload["level"], self.slack.channel))
-        threads = self._threads(payload["incident_id"])
+        payload = alert.read(MentionPayload)
+        channel = self._channel(self.slack.channels.get(payload.level, self.slack.channel))
+        threads = self._threads(payload.incident_id)
         if channel not in threads and threads:
             channel = next(iter(threads))
         self._post(channel, alert.key, loud_blocks(alert), threads.get(channel))
 
     def _close_routes(self, alert: Alert) -> None:
         """Tell the team channels the incident sent mentions to that it is over."""
-        prefix = f"{alert.brand}:{alert.payload['incident_id']}:"
+        prefix = f"{alert.brand}:{alert.read(PagePayload).incident_id}:"
         query = select(SlackPost).where(col(SlackPost.key).startswith(prefix, autoescape=True))
         with self.storage.session() as session:
             notices = [p for p in session.exec(query) if ":route:" in p.key and p.ts]
@@ -331,14 +337,15 @@ class SlackSink:
         ts = self._post(channel, f"{alert.key}:head", self._head(alert), None)
         with self.storage.session() as session:
             session.merge(
-                SlackThread(incident_id=alert.payload["incident_id"], channel=channel, ts=ts)
+                SlackThread(incident_id=alert.read(PagePayload).incident_id, channel=channel, ts=ts)
             )
             session.commit()
         return ts
 
     def _update_heads(self, alert: Alert) -> None:
         """Every head of the incident shows where it stands now, with links to the others."""
-        threads = {c: ts for c, ts in self._threads(alert.payload["incident_id"]).items() if ts}
+        incident = alert.read(PagePayload).incident_id
+        threads = {c: ts for c, ts in self._threads(incident).items() if ts}
         links = {}
         if len(threads) > 1:
             for channel, ts in threads.items():
@@ -362,7 +369,7 @@ class SlackSink:
         return head_blocks(
             alert,
             links,
-            ack=acknowledgement(self.storage, alert.payload["incident_id"]),
+            ack=acknowledgement(self.storage, alert.read(PagePayload).incident_id),
             buttons=self.slack.interactivity is not None,
             report=f"{base}{quote(alert.brand)}.html" if base else None,
         )
@@ -383,8 +390,8 @@ class SlackSink:
         for route in self.routes:
             mentions = [
                 m
-                for m in alert.payload.get("top_mentions", [])
-                if m.get("category") == route.category and _within(m.get("priority"), route)
+                for m in alert.read(PagePayload).top_mentions
+                if m.category == route.category and _within(m.priority, route)
             ]
             if mentions:
                 key = f"{alert.key}:route:{route.channel}:{route.category}"

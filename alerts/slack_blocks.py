@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from alerts.base import Alert
 from alerts.console import growth, undelivered, why
+from monitor.alert import (
+    MentionBrief,
+    MentionPayload,
+    PagePayload,
+    TestPayload,
+    UndeliverablePayload,
+)
 from monitor.model import IncidentAck, to_utc, utcnow
 from monitor.vocabulary import SENTIMENTS
 
@@ -111,12 +119,12 @@ def plain_text(blocks: Blocks) -> str:
     return _cut("\n".join(p for p in parts if p), TEXT_CHARS)
 
 
-def mention_line(m: dict[str, Any]) -> tuple[str, str]:
+def mention_line(m: MentionBrief) -> tuple[str, str]:
     """One mention, with and without its link."""
-    text = excerpt(m.get("text") or "")
-    who = escape(m.get("author") or "unknown")
-    tail = f" — {who} (reach {m.get('reach') or 0:.0f}, {escape(str(m.get('source', '')))})"
-    return f"• {link(m.get('url'), text)}{tail}", f"• {escape(text)}{tail}"
+    text = excerpt(m.text or "")
+    who = escape(m.author or "unknown")
+    tail = f" — {who} (reach {m.reach or 0:.0f}, {escape(str(m.source))})"
+    return f"• {link(m.url, text)}{tail}", f"• {escape(text)}{tail}"
 
 
 LABEL = "brandmon_label"
@@ -136,25 +144,25 @@ def label_menu(mention_id: int) -> dict[str, Any]:
     return {"type": "overflow", "action_id": LABEL, "options": options}
 
 
-def labelled_listing(title: str, mentions: list[dict[str, Any]]) -> Blocks:
+def labelled_listing(title: str, mentions: Sequence[MentionBrief]) -> Blocks:
     """``title`` and a section per mention with its ``label_menu`` (a mention without an id,
     from an alert queued before ids were carried, has no menu)."""
     blocks = [section(title)]
     for m in mentions:
         linked, plain = mention_line(m)
         block = section(linked if len(linked) <= SECTION_CHARS else plain)
-        if isinstance(m.get("id"), int):
-            block["accessory"] = label_menu(m["id"])
+        if isinstance(m.id, int):
+            block["accessory"] = label_menu(m.id)
         blocks.append(block)
     blocks.append(context(LABEL_HINT))
     return blocks
 
 
 def title(alert: Alert) -> str:
-    p = alert.payload
+    p = alert.read(PagePayload)
     if alert.kind == "resolved":
-        return f":white_check_mark: RESOLVED (peak {p['peak_level'].upper()}) — {alert.brand}"
-    return f"{MARKS.get(p['level'], '')} {p['level'].upper()} — {alert.brand}"
+        return f":white_check_mark: RESOLVED (peak {p.peak_level.upper()}) — {alert.brand}"
+    return f"{MARKS.get(p.level, '')} {p.level.upper()} — {alert.brand}"
 
 
 def state_block(ack: IncidentAck | None) -> dict[str, Any]:
@@ -197,17 +205,17 @@ def head_blocks(
 ) -> Blocks:
     """The incident's thread head: where the incident stands now (kept up to date), with its
     acknowledgement and, when Slack's clicks reach the daemon, its buttons."""
-    p = alert.payload
+    p = alert.read(PagePayload)
     facts = [
-        f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC",
-        f"peak *{p['peak_level']}* at {p['peak_at'][:16]} UTC",
+        f"Incident #{p.incident_id} since {p.started_at[:16]} UTC",
+        f"peak *{p.peak_level}* at {p.peak_at[:16]} UTC",
     ]
     if alert.kind != "resolved":
         facts.append(f"now: {escape(why(p))}")
-        if p.get("share") is not None:
-            facts.append(f"{p['share']:.0%} of the mentions negative")
-        if p.get("negative_reach"):
-            facts.append(f"negative reach {p['negative_reach']:.0f}")
+        if p.share is not None:
+            facts.append(f"{p.share:.0%} of the mentions negative")
+        if p.negative_reach:
+            facts.append(f"negative reach {p.negative_reach:.0f}")
     blocks = [header(title(alert)), section(" · ".join(facts))]
     if links:
         others = " · ".join(link(url, f"#{name}") for name, url in sorted(links.items()))
@@ -216,52 +224,53 @@ def head_blocks(
     if buttons:
         blocks.append(state_block(ack))
         if alert.kind != "resolved":
-            blocks.append(actions_block(alert.payload["incident_id"], report))
+            assert p.incident_id is not None
+            blocks.append(actions_block(p.incident_id, report))
     return fit(blocks)
 
 
 def page_blocks(alert: Alert, mention: str, *, menus: bool = False) -> Blocks:
     """A page's evidence, or the resolution, as a thread reply; with ``menus`` (when Slack's
     clicks reach the daemon) each top mention has a "Wrong sentiment?" menu."""
-    p = alert.payload
+    p = alert.read(PagePayload)
     if alert.kind == "resolved":
         text = (
-            f"*{escape(alert.brand)}: incident #{p['incident_id']} is over.* It peaked at "
-            f"*{p['peak_level']}* at {p['peak_at'][:16]} UTC; "
-            f"it started {p['started_at'][:16]} UTC."
+            f"*{escape(alert.brand)}: incident #{p.incident_id} is over.* It peaked at "
+            f"*{p.peak_level}* at {p.peak_at[:16]} UTC; "
+            f"it started {p.started_at[:16]} UTC."
         )
         return fit([section(text)])
     summary = f"{mention}{escape(why(p))}. {escape(growth(p))}".strip()
     blocks = [header(title(alert)), section(summary)]
-    top = p.get("top_mentions") or []
+    top = p.top_mentions
     if top and menus:
         blocks += labelled_listing("*Most influential*", top)
     elif top:
         blocks.append(listing("*Most influential*", [mention_line(m) for m in top]))
     if top:
-        first = [m for m in p.get("first_mentions") or [] if m not in top]
+        first = [m for m in p.first_mentions if m not in top]
         if first:
             blocks.append(listing("*Where it started*", [mention_line(m) for m in first]))
-        categories = Counter(m["category"] for m in top if m.get("category"))
+        categories = Counter(m.category for m in top if m.category)
         if categories:
             breakdown = ", ".join(
                 f"{c.replace('_', ' ')} ×{n}" for c, n in categories.most_common()
             )
             blocks.append(context(f"Triage: {breakdown}"))
-    blocks.append(context(f"Incident #{p['incident_id']} since {p['started_at'][:16]} UTC"))
+    blocks.append(context(f"Incident #{p.incident_id} since {p.started_at[:16]} UTC"))
     return fit(blocks)
 
 
 def loud_blocks(alert: Alert) -> Blocks:
     """A high-reach complaint during an incident, for the incident's thread."""
-    p = alert.payload
-    linked, plain = mention_line(p["mention"])
-    head = f":loudspeaker: *High-reach complaint* during incident #{p['incident_id']}"
+    p = alert.read(MentionPayload)
+    linked, plain = mention_line(p.mention)
+    head = f":loudspeaker: *High-reach complaint* during incident #{p.incident_id}"
     return fit([listing(head, [(linked, plain)])])
 
 
 def route_blocks(
-    alert: Alert, team: str | None, category: str, mentions: list[dict[str, Any]]
+    alert: Alert, team: str | None, category: str, mentions: Sequence[MentionBrief]
 ) -> Blocks:
     prefix = f"{escape(team)}: " if team else ""
     head = (
@@ -274,7 +283,8 @@ def route_blocks(
 def test_blocks(alert: Alert) -> Blocks:
     brand = escape(alert.brand)
     text = (
-        f":test_tube: *[TEST] brandmon test alert for {brand}*: {escape(alert.payload['message'])}"
+        f":test_tube: *[TEST] brandmon test alert for {brand}*: "
+        f"{escape(alert.read(TestPayload).message)}"
     )
     return fit([section(text)])
 
@@ -284,6 +294,6 @@ def notice_blocks(alert: Alert) -> Blocks:
     return fit(
         [
             header(f":warning: UNDELIVERABLE — {alert.brand}"),
-            section(escape(undelivered(alert.payload))),
+            section(escape(undelivered(alert.read(UndeliverablePayload)))),
         ]
     )

@@ -16,9 +16,16 @@ import time
 import httpx
 
 from alerts.base import Alert, SinkError
-from monitor.config import WebhookSinkConfig
+from monitor.config import Config, WebhookSinkConfig
 from monitor.http import USER_AGENT, parse_retry_after, redact_url
 from monitor.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from monitor.storage import Storage
+
+
+def build(config: Config, storage: Storage) -> WebhookSink | None:
+    """The webhook sink from ``[alerts.webhook]`` (``alerts.sinks``), if there is one."""
+    section = config.alerts.webhook
+    return None if section is None else WebhookSink(section)
 
 
 class WebhookSink:
@@ -32,7 +39,12 @@ class WebhookSink:
         if not secret:
             raise SinkError(f"environment variable {self.config.secret_env} is not set")
         body = json.dumps(
-            {"key": alert.key, "brand": alert.brand, "kind": alert.kind, "payload": alert.payload},
+            {
+                "key": alert.key,
+                "brand": alert.brand,
+                "kind": alert.kind,
+                "payload": alert.payload.to_json(),
+            },
             ensure_ascii=False,
             default=str,
         ).encode()

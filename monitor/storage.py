@@ -16,7 +16,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine
 
+from monitor.alert import Payload
 from monitor.model import (
     AlertOutbox,
     Cursor,
@@ -757,14 +758,14 @@ def enqueue(
     key: str,
     brand: str,
     kind: str,
-    payload: Mapping[str, Any],
+    payload: Payload,
     sinks: Sequence[str],
 ) -> None:
     """Add one outbox row per sink to ``session``'s transaction (a known key is a no-op): the
     watcher queues an incident's alerts with the incident change, ``alerts.outbox`` delivers
     them."""
     insert = _insert_for(session.get_bind().dialect.name)
-    body = json.dumps(payload, ensure_ascii=False, default=str)
+    body = json.dumps(payload.to_json(), ensure_ascii=False, default=str)
     now = utcnow()
     rows = [
         {

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session
 
+from monitor.alert import MentionBrief, MentionPayload, PagePayload
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import BrandWatch, Incident, Mention, to_utc
@@ -224,13 +224,13 @@ class BrandWatcher:
             if (m.reach_score or 0.0) >= LOUD_REACH
         ]
         for mention in loud:
-            payload = {
-                "brand": self.brand,
-                "incident_id": self.incident_id,
-                "level": step.level.name,
-                "at": step.at.isoformat(),
-                "mention": _brief(mention),
-            }
+            payload = MentionPayload(
+                brand=self.brand,
+                incident_id=self.incident_id,
+                level=step.level.name,
+                at=step.at.isoformat(),
+                mention=_brief(mention),
+            )
             key = f"{self.brand}:{self.incident_id}:mention:{mention.id}"
             enqueue(
                 session,
@@ -241,7 +241,7 @@ class BrandWatcher:
                 sinks=self.sinks,
             )
 
-    def _window_totals(self, step: Step) -> dict[str, float | None]:
+    def _window_totals(self, step: Step) -> tuple[float | None, float]:
         """The negative share and the negative reach of the window that fired."""
         width = max(1, step.evidence.buckets)
         bucket = self.settings.bucket
@@ -250,14 +250,14 @@ class BrandWatcher:
         )
         volume = sum(a.volume for a in window)
         share = sum(a.negative for a in window) / volume if volume else None
-        return {
-            "share": None if share is None else round(share, 3),
-            "negative_reach": round(sum(a.negative_reach for a in window), 1),
-        }
+        return (
+            None if share is None else round(share, 3),
+            round(sum(a.negative_reach for a in window), 1),
+        )
 
     def _payload(
         self, step: Step, row: Incident, top: list[Mention], recent: list[float]
-    ) -> dict[str, Any]:
+    ) -> PagePayload:
         # Where it started: the earliest of the burst's most influential negative mentions,
         # from an hour before the incident opened (not the earliest complaint of all, which
         # is as likely an old, unrelated one).
@@ -268,30 +268,29 @@ class BrandWatcher:
             ORIGIN_POOL,
         )
         first = sorted(pool, key=lambda m: m.published_at)[:FIRST_MENTIONS]
-        return {
-            "brand": self.brand,
-            "incident_id": row.id,
-            "event": step.event,
-            "level": step.level.name,
-            "at": step.at.isoformat(),
-            "started_at": row.started_at.isoformat(),
-            "peak_level": row.peak_level,
-            "peak_at": row.peak_at.isoformat(),
-            "score": round(step.score, 2),
-            "why": step.why(self.settings.bucket),
-            "signal": step.signal,
-            "negative": _window(recent, step.evidence.buckets),
-            "expected": round(step.evidence.expected, 2) if step.signal == "negative" else None,
-            "window_minutes": int(self.settings.bucket.total_seconds() // 60)
-            * step.evidence.buckets,
-            "previous_window": _window(recent, step.evidence.buckets, back=1),
-            **self._window_totals(step),
-            "thresholds": dict(
-                zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)
-            ),
-            "top_mentions": [_brief(m) for m in top],
-            "first_mentions": [_brief(m) for m in first],
-        }
+        share, negative_reach = self._window_totals(step)
+        return PagePayload(
+            brand=self.brand,
+            incident_id=row.id,
+            event=step.event,
+            level=step.level.name,
+            at=step.at.isoformat(),
+            started_at=row.started_at.isoformat(),
+            peak_level=row.peak_level,
+            peak_at=row.peak_at.isoformat(),
+            score=round(step.score, 2),
+            why=step.why(self.settings.bucket),
+            signal=step.signal,
+            negative=_window(recent, step.evidence.buckets),
+            expected=round(step.evidence.expected, 2) if step.signal == "negative" else None,
+            window_minutes=int(self.settings.bucket.total_seconds() // 60) * step.evidence.buckets,
+            previous_window=_window(recent, step.evidence.buckets, back=1),
+            share=share,
+            negative_reach=negative_reach,
+            thresholds=dict(zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)),
+            top_mentions=tuple(_brief(m) for m in top),
+            first_mentions=tuple(_brief(m) for m in first),
+        )
 
 
 def _window(recent: list[float], width: int, back: int = 0) -> float:
@@ -320,19 +319,19 @@ def as_whole(
     return rows
 
 
-def _brief(m: Mention) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "source": m.source,
-        "author": m.author,
-        "followers": m.author_followers,
-        "reach": m.reach_score,
-        "text": m.text,
-        "url": m.url,
-        "category": m.category,
-        "priority": m.priority,
-        "published_at": m.published_at.isoformat(),
-    }
+def _brief(m: Mention) -> MentionBrief:
+    return MentionBrief(
+        id=m.id,
+        source=m.source,
+        author=m.author,
+        followers=m.author_followers,
+        reach=m.reach_score,
+        text=m.text,
+        url=m.url,
+        category=m.category,
+        priority=m.priority,
+        published_at=m.published_at.isoformat(),
+    )
 
 
 class Watcher:

@@ -16,8 +16,10 @@ from werkzeug import Request, Response
 
 from alerts.base import Alert, SinkError
 from alerts.email import EmailSink
+from alerts.sinks import SINKS, build_sinks
 from alerts.webhook import WebhookSink
-from monitor.config import EmailConfig, WebhookSinkConfig
+from monitor.alert import PagePayload, payload_from_json
+from monitor.config import EmailConfig, WebhookSinkConfig, parse_config
 from monitor.signing import verify
 
 SECRET = "webhook-shared-secret"
@@ -49,7 +51,8 @@ def page(level: str = "crisis", kind: str = "page") -> Alert:
             }
         ],
     }
-    return Alert(key=f"Acme:3:{level}:{kind}", brand="Acme", kind=kind, payload=payload)
+    typed = PagePayload.from_json(payload)
+    return Alert(key=f"Acme:3:{level}:{kind}", brand="Acme", kind=kind, payload=typed)
 
 
 def closed_port() -> int:
@@ -245,3 +248,83 @@ def test_mail_refused_or_unreachable_is_a_sink_error(
     )
     with pytest.raises(SinkError, match="TEST_SMTP_PASSWORD"):
         sink.send(page())
+
+
+WATCHER_PAGE = {
+    "brand": "Acme",
+    "incident_id": 3,
+    "event": "opened",
+    "level": "warning",
+    "at": "2026-11-24T09:00:00+00:00",
+    "started_at": "2026-11-24T08:30:00+00:00",
+    "peak_level": "warning",
+    "peak_at": "2026-11-24T09:00:00+00:00",
+    "score": 8.12,
+    "why": "42 negative mentions in 15 min; usually 3 at this time of day (rare)",
+    "signal": "negative",
+    "negative": 42.0,
+    "expected": 3.0,
+    "window_minutes": 15,
+    "previous_window": 10.0,
+    "share": 0.61,
+    "negative_reach": 120.5,
+    "thresholds": {"watch": 5.0, "warning": 7.0, "crisis": 10.0},
+    "top_mentions": [
+        {
+            "id": 1,
+            "source": "x",
+            "author": "mia",
+            "followers": 300,
+            "reach": 40.0,
+            "text": "Acme made me sick",
+            "url": "https://x.example/1",
+            "category": "complaint",
+            "priority": "P3",
+            "published_at": "2026-11-24T08:55:00+00:00",
+        }
+    ],
+    "first_mentions": [],
+}
+
+
+def test_a_typed_payload_stores_the_json_the_outbox_always_held() -> None:
+    """Rows queued before the payload was typed read back, and new rows keep their shape (the
+    webhook's documented body), key order included."""
+    loud = {
+        "brand": "Acme",
+        "incident_id": 3,
+        "level": "warning",
+        "at": "2026-11-24T09:15:00+00:00",
+        "mention": WATCHER_PAGE["top_mentions"][0],  # type: ignore[index]
+    }
+    test = {"brand": "Acme", "message": "a test", "at": "2026-11-24T09:00:00+00:00"}
+    for kind, data in (
+        ("page", WATCHER_PAGE),
+        ("resolved", WATCHER_PAGE),
+        ("mention", loud),
+        ("test", test),
+    ):  # the outbox's own notices (undeliverable) are read back in test_outbox
+        payload = payload_from_json(kind, json.loads(json.dumps(data)))
+        assert json.dumps(payload.to_json()) == json.dumps(data), kind
+
+
+def test_sinks_are_built_from_the_registry_in_the_configured_order() -> None:
+    text = """
+[storage]
+url = "sqlite:///:memory:"
+
+[[brands]]
+name = "Acme"
+keywords = ["acme"]
+
+[alerts]
+sinks = ["webhook", "console"]
+
+[alerts.webhook]
+url = "https://hooks.example/brandmon"
+secret_env = "HOOK_SECRET"
+"""
+    config = parse_config(text, "brandmon.toml")
+    assert set(SINKS) == {"console", "slack", "webhook", "email"}
+    sinks = build_sinks(config, None)  # type: ignore[arg-type]  # neither touches storage
+    assert [sink.name for sink in sinks] == ["webhook", "console"]

@@ -11,6 +11,7 @@ from sqlmodel import select
 from alerts.base import Alert
 from alerts.console import ConsoleSink
 from alerts.outbox import OutboxSender
+from monitor.alert import MentionPayload
 from monitor.config import parse_config
 from monitor.model import AlertOutbox, BrandWatch, Incident, Mention, MentionRow
 from monitor.storage import Storage
@@ -191,5 +192,6 @@ def test_a_loud_complaint_during_an_incident_is_announced_once(storage: Storage)
     payload = json.loads(row.payload)
     assert payload["incident_id"] is not None
     stream = io.StringIO()
-    ConsoleSink(stream).send(Alert(row.idempotency_key, "Acme", "mention", payload))
+    alert = Alert(row.idempotency_key, "Acme", "mention", MentionPayload.from_json(payload))
+    ConsoleSink(stream).send(alert)
     assert "[LOUD] Acme: a high-reach complaint" in stream.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,13 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlmodel import select
-from test_slack import BUTTONS, PR, SECRET, FakeSlack, answers_at, make_sink, page
+from test_slack import BUTTONS, PR, SECRET, FakeSlack, answers_at, changed, make_sink, page
 from test_storage import T0, mention
 from typer.testing import CliRunner
 
 from alerts.slack_actions import PATH as ACTIONS_PATH
 from alerts.slack_actions import ActionServer, signature
+from monitor.alert import PagePayload
 from monitor.cli import app
 from monitor.model import LabelledText, MentionLabel
 from monitor.storage import Storage, UnknownMention
@@ -208,8 +210,9 @@ def test_a_pages_top_mentions_are_labelled_from_their_menu_by_signed_clicks_only
     with make_sink(slack, tmp_path, monkeypatch, slack_extra=BUTTONS) as sink:
         stored = sink.storage.add_mentions([mention("a"), mention("b", minutes=1)])
         alert = page("warning", "opened", "2026-11-24T08:40:00+00:00")
-        for shown, row in zip(alert.payload["top_mentions"], stored, strict=True):
-            shown["id"] = row["id"]
+        shown = alert.read(PagePayload).top_mentions
+        ids = tuple(replace(m, id=row["id"]) for m, row in zip(shown, stored, strict=True))
+        alert = changed(alert, top_mentions=ids)
         sink.send(alert)
         evidence = slack.thread(PR)[1]["blocks"]
         found = menus(evidence)

@@ -33,6 +33,7 @@ CORE, MENTIONS, SOURCES, DETECTION, ALERTS, APP = range(len(NAMES))
 LAYERS: dict[str, int] = {
     "monitor": CORE,  # the package itself: __version__
     "monitor.model": CORE,
+    "monitor.alert": CORE,  # the typed alert: what the watcher writes and the sinks read
     "monitor.vocabulary": CORE,
     "monitor.config": CORE,
     "monitor.detection_defaults": CORE,

@@ -23,6 +23,7 @@ from alerts.base import Alert, PermanentSinkError, SinkError
 from alerts.console import ConsoleSink
 from alerts.email import subject
 from alerts.outbox import MAX_BACKOFF, OutboxSender, backoff, retry
+from monitor.alert import PagePayload, UndeliverablePayload
 from monitor.cli import app
 from monitor.config import parse_config
 from monitor.model import AlertOutbox, utcnow
@@ -53,15 +54,23 @@ class ScriptedSink:
         return [alert.key.rsplit(":", 1)[0] for alert in self.received]
 
 
-def page_payload(number: int) -> dict[str, object]:
-    return {
-        "brand": "Acme",
-        "incident_id": 7,
-        "level": "warning",
-        "why": f"page {number}",
-        "started_at": "2026-11-24T08:30:00+00:00",
-        "previous_window": 0,
-    }
+def page_payload(number: int) -> PagePayload:
+    return PagePayload(
+        brand="Acme",
+        incident_id=7,
+        level="warning",
+        at="2026-11-24T08:30:00+00:00",
+        started_at="2026-11-24T08:30:00+00:00",
+        peak_level="warning",
+        peak_at="2026-11-24T08:30:00+00:00",
+        score=8.0,
+        negative=12,
+        expected=2.0,
+        window_minutes=15,
+        thresholds={"watch": 5.0, "warning": 7.0, "crisis": 10.0},
+        why=f"page {number}",
+        previous_window=0,
+    )
 
 
 def queue(storage: Storage, count: int, sinks: tuple[str, ...] = ("slack",)) -> None:
@@ -153,7 +162,9 @@ def test_the_other_sinks_hear_of_an_undeliverable_alert_exactly_once(storage: St
         f"({REFUSED}); it is kept as outbox alert {refused.id}: fix the cause, then "
         f"`brandmon outbox retry {refused.id}` sends it"
     )
-    alert = Alert(notice.idempotency_key, notice.brand, notice.kind, payload)
+    alert = Alert(
+        notice.idempotency_key, notice.brand, notice.kind, UndeliverablePayload.from_json(payload)
+    )
     assert subject(alert) == "[UNDELIVERABLE] Acme: an alert could not be delivered to slack"
 
 

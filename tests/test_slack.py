@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from alerts.base import test_alert as marked_test_alert
 from alerts.slack import SlackSink
 from alerts.slack_actions import MUTE, ActionServer, acknowledgement, record, signature
 from alerts.slack_actions import PATH as ACTIONS_PATH
+from monitor.alert import MentionPayload, PagePayload, UndeliverablePayload
 from monitor.config import parse_config
 from monitor.storage import Storage
 
@@ -274,7 +276,17 @@ def page(level: str, event: str, at: str, *, kind: str = "page") -> Alert:
             },
         ],
     }
-    return Alert(key=f"Acme:7:{at}:{kind}:{level}", brand="Acme", kind=kind, payload=payload)
+    return Alert(
+        key=f"Acme:7:{at}:{kind}:{level}",
+        brand="Acme",
+        kind=kind,
+        payload=PagePayload.from_json(payload),
+    )
+
+
+def changed(alert: Alert, **fields: Any) -> Alert:
+    """``alert`` with some fields of its (page) payload changed."""
+    return replace(alert, payload=replace(alert.read(PagePayload), **fields))
 
 
 def dump(value: Any) -> str:
@@ -321,7 +333,7 @@ def test_an_incident_is_one_thread_per_channel_whose_head_says_where_it_stands(
     assert upload["channel_id"] == WAR  # the chart of the last 24 hours, in the crisis thread
 
     resolved = page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved")
-    resolved.payload["peak_level"] = "crisis"
+    resolved = changed(resolved, peak_level="crisis")
     sink.send(resolved)
     for channel in (PR, WAR):
         thread = slack.thread(channel)
@@ -414,17 +426,17 @@ def test_hostile_texts_and_links_cannot_ping_anyone_and_fit_slacks_limits(
     sink: SlackSink, slack: FakeSlack, source: str
 ) -> None:
     alert = page("crisis", "opened", "2026-11-24T08:40:00+00:00")
-    alert.payload["top_mentions"] = [
-        {
-            **alert.payload["top_mentions"][0],
-            "source": source,
-            "url": url,
-            "text": text,
-            "author": "<!everyone> " + "a" * 200,
-        }
+    top = tuple(
+        replace(
+            alert.read(PagePayload).top_mentions[0],
+            source=source,
+            url=url,
+            text=text,
+            author="<!everyone> " + "a" * 200,
+        )
         for url, text in HOSTILE * 3
-    ]
-    alert.payload["first_mentions"] = alert.payload["top_mentions"][:4]
+    )
+    alert = changed(alert, top_mentions=top, first_mentions=top[:4])
     sink.send(alert)  # the fake refuses anything over Slack's limits
     sent = dump([p.get("blocks") for p in slack.posts()]) + dump([p["text"] for p in slack.posts()])
     for live in ("<!channel>", "<!here>", "<!everyone>", "<@U123>", "|<!", "javascript:"):
@@ -631,7 +643,9 @@ def test_another_sinks_undeliverable_alert_is_a_notice_where_its_page_would_be(
         "error": "SMTP 550 <mailbox unavailable>",
         "at": "2026-11-24T09:00:00+00:00",
     }
-    sink.send(Alert("undeliverable:17:1", "Acme", "undeliverable", notice))
+    sink.send(
+        Alert("undeliverable:17:1", "Acme", "undeliverable", UndeliverablePayload.from_json(notice))
+    )
     [post] = slack.posts()
     assert post["channel"] == WAR and post.get("thread_ts") is None
     text = dump(post["blocks"])
@@ -719,7 +733,7 @@ def test_buttons_acknowledge_and_mute_an_incident_only_when_slack_signed_the_cli
         # muted: the next incident's crisis reaches its thread, without ping or broadcast
         record(sink.storage, 8, MUTE, "U0MIA")
         muted = page("crisis", "opened", "2026-11-24T10:00:00+00:00")
-        muted.payload["incident_id"] = 8
+        muted = changed(muted, incident_id=8)
         sink.send(Alert("Acme:8:crisis", "Acme", "page", muted.payload))
         last = slack.messages[WAR][-1]
         assert last["thread_ts"] and not last["broadcast"] and "<!subteam" not in last["text"]
@@ -729,7 +743,7 @@ def test_loud_complaints_reply_in_the_thread_and_the_resolution_closes_team_noti
     sink: SlackSink, slack: FakeSlack
 ) -> None:
     opened = page("warning", "opened", "2026-11-24T08:40:00+00:00")
-    opened.payload.update(share=0.62, negative_reach=412.4)
+    opened = changed(opened, share=0.62, negative_reach=412.4)
     sink.send(opened)
     head = dump(slack.thread(PR)[0]["blocks"])
     assert "62% of the mentions negative" in head and "negative reach 412" in head
@@ -738,9 +752,13 @@ def test_loud_complaints_reply_in_the_thread_and_the_resolution_closes_team_noti
         "incident_id": 7,
         "level": "warning",
         "at": "2026-11-24T08:55:00+00:00",
-        "mention": {**opened.payload["top_mentions"][0], "author": "NationalNews", "reach": 48.0},
+        "mention": {
+            **opened.read(PagePayload).top_mentions[0].to_json(),
+            "author": "NationalNews",
+            "reach": 48.0,
+        },
     }
-    sink.send(Alert("Acme:7:mention:99:slack", "Acme", "mention", loud))
+    sink.send(Alert("Acme:7:mention:99:slack", "Acme", "mention", MentionPayload.from_json(loud)))
     reply = slack.thread(PR)[-1]
     assert "High-reach complaint" in dump(reply["blocks"]) and "NationalNews" in dump(
         reply["blocks"]
@@ -769,9 +787,8 @@ def test_a_message_slack_refuses_for_good_does_not_hold_back_the_next(
     slack.server.clear()
     slack.server.expect_request(re.compile("/.*")).respond_with_handler(refuse_poison)
     poisoned = page("watch", "opened", "2026-11-24T08:40:00+00:00")
-    poisoned.payload["why"] = "POISON " * 10
-    healthy = page("watch", "opened", "2026-11-24T08:45:00+00:00")
-    healthy.payload["incident_id"] = 8
+    poisoned = changed(poisoned, why="POISON " * 10)
+    healthy = changed(page("watch", "opened", "2026-11-24T08:45:00+00:00"), incident_id=8)
     with sink.storage.session() as session:
         for key, alert in (("a", poisoned), ("b", healthy)):
             enqueue(

@@ -1,0 +1,247 @@
+"""What an alert says: the typed contract between the watcher that decides and the sinks.
+
+The watcher builds one of these payloads, ``monitor.storage.enqueue`` stores its ``to_json()``
+in the outbox, and the outbox hands ``payload_from_json(kind, ...)`` back to the sinks, which
+read fields, not string keys.  The JSON shape is the one the outbox has always stored (and the
+webhook sink POSTs), so rows queued by older versions still read: fields that older versions
+did not write are optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class MentionBrief:
+    """One mention as an alert shows it."""
+
+    source: str
+    author: str | None
+    reach: float | None
+    text: str
+    url: str | None
+    id: int | None = None
+    followers: int | None = None
+    category: str | None = None
+    priority: str | None = None
+    published_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "author": self.author,
+            "followers": self.followers,
+            "reach": self.reach,
+            "text": self.text,
+            "url": self.url,
+            "category": self.category,
+            "priority": self.priority,
+            "published_at": self.published_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MentionBrief:
+        return cls(
+            source=data["source"],
+            author=data.get("author"),
+            reach=data.get("reach"),
+            text=data["text"],
+            url=data.get("url"),
+            id=data.get("id"),
+            followers=data.get("followers"),
+            category=data.get("category"),
+            priority=data.get("priority"),
+            published_at=data.get("published_at"),
+        )
+
+
+def _briefs(items: Any) -> tuple[MentionBrief, ...]:
+    return tuple(MentionBrief.from_json(m) for m in items or ())
+
+
+@dataclass(frozen=True, slots=True)
+class PagePayload:
+    """A page (an incident entered a level) or a resolution (kinds ``page``, ``resolved``).
+
+    ``negative`` is the negative mentions of the window that fired, ``previous_window`` those
+    of the window before it; the fields with a default may be missing from payloads queued by
+    older versions (``why``, for one)."""
+
+    brand: str
+    incident_id: int | None
+    level: str
+    at: str
+    started_at: str
+    peak_level: str
+    peak_at: str
+    score: float
+    negative: float
+    expected: float | None
+    window_minutes: int
+    thresholds: Mapping[str, float]
+    top_mentions: tuple[MentionBrief, ...] = ()
+    first_mentions: tuple[MentionBrief, ...] = ()
+    event: str | None = None
+    why: str | None = None
+    signal: str | None = None
+    share: float | None = None
+    negative_reach: float | None = None
+    previous_window: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "incident_id": self.incident_id,
+            "event": self.event,
+            "level": self.level,
+            "at": self.at,
+            "started_at": self.started_at,
+            "peak_level": self.peak_level,
+            "peak_at": self.peak_at,
+            "score": self.score,
+            "why": self.why,
+            "signal": self.signal,
+            "negative": self.negative,
+            "expected": self.expected,
+            "window_minutes": self.window_minutes,
+            "previous_window": self.previous_window,
+            "share": self.share,
+            "negative_reach": self.negative_reach,
+            "thresholds": dict(self.thresholds),
+            "top_mentions": [m.to_json() for m in self.top_mentions],
+            "first_mentions": [m.to_json() for m in self.first_mentions],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PagePayload:
+        return cls(
+            brand=data["brand"],
+            incident_id=data.get("incident_id"),
+            level=data["level"],
+            at=data["at"],
+            started_at=data["started_at"],
+            peak_level=data["peak_level"],
+            peak_at=data["peak_at"],
+            score=data["score"],
+            negative=data["negative"],
+            expected=data.get("expected"),
+            window_minutes=data["window_minutes"],
+            thresholds=dict(data.get("thresholds") or {}),
+            top_mentions=_briefs(data.get("top_mentions")),
+            first_mentions=_briefs(data.get("first_mentions")),
+            event=data.get("event"),
+            why=data.get("why"),
+            signal=data.get("signal"),
+            share=data.get("share"),
+            negative_reach=data.get("negative_reach"),
+            previous_window=data.get("previous_window"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MentionPayload:
+    """A high-reach complaint during an open incident (kind ``mention``)."""
+
+    brand: str
+    incident_id: int | None
+    level: str
+    at: str
+    mention: MentionBrief
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "incident_id": self.incident_id,
+            "level": self.level,
+            "at": self.at,
+            "mention": self.mention.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MentionPayload:
+        return cls(
+            brand=data["brand"],
+            incident_id=data.get("incident_id"),
+            level=data["level"],
+            at=data["at"],
+            mention=MentionBrief.from_json(data["mention"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TestPayload:
+    """``brandmon test-alert``'s clearly marked alert (kind ``test``)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    brand: str
+    message: str
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"brand": self.brand, "message": self.message, "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TestPayload:
+        return cls(brand=data["brand"], message=data["message"], at=data["at"])
+
+
+@dataclass(frozen=True, slots=True)
+class UndeliverablePayload:
+    """The outbox's notice that ``sink`` refused outbox alert ``alert_id`` for good (kind
+    ``undeliverable``); ``level`` and ``incident_id`` are the refused alert's, if it had them."""
+
+    brand: str
+    sink: str
+    alert_id: int | None
+    alert_kind: str
+    level: str | None
+    incident_id: int | None
+    error: str
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "brand": self.brand,
+            "sink": self.sink,
+            "alert_id": self.alert_id,
+            "alert_kind": self.alert_kind,
+            "level": self.level,
+            "incident_id": self.incident_id,
+            "error": self.error,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UndeliverablePayload:
+        return cls(
+            brand=data["brand"],
+            sink=data["sink"],
+            alert_id=data["alert_id"],
+            alert_kind=data["alert_kind"],
+            level=data.get("level"),
+            incident_id=data.get("incident_id"),
+            error=data["error"],
+            at=data["at"],
+        )
+
+
+Payload = PagePayload | MentionPayload | TestPayload | UndeliverablePayload
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "page": PagePayload,
+    "resolved": PagePayload,
+    "mention": MentionPayload,
+    "test": TestPayload,
+    "undeliverable": UndeliverablePayload,
+}
+"""Alert kind -> the payload it carries."""
+
+
+def payload_from_json(kind: str, data: Mapping[str, Any]) -> Payload:
+    """The payload of an alert of ``kind`` from its stored JSON."""
+    return PAYLOADS[kind].from_json(data)
