@@ -723,11 +723,11 @@ def _print_proposal(
         markup=False,
     )
     for step in proposal.pages:
-        said = f"{step.at.isoformat()}: {step.level.name}: {step.why(settings.bucket)}"
+        said = f"{step.at.isoformat()}: {step.level.said}: {step.why(settings.bucket)}"
         out.print(f"{indent}  would page {said}", markup=False)
     for step in proposal.dropped:
         out.print(
-            f"{indent}  would no longer page {step.at.isoformat()}: {step.level.name}", markup=False
+            f"{indent}  would no longer page {step.at.isoformat()}: {step.level.said}", markup=False
         )
 
 

@@ -148,5 +148,5 @@ def run_demo(
         watcher.judge(at + BUCKET * 2)
         sender.deliver_due()
         if at.minute == 0 and at.hour % 6 == 0:
-            levels = ", ".join(f"{b}: {level.name}" for b, level in watcher.levels().items())
+            levels = ", ".join(f"{b}: {level.said}" for b, level in watcher.levels().items())
             progress(f"{at:%Y-%m-%d %H:%M} UTC  {levels}")

@@ -64,6 +64,11 @@ class Level(IntEnum):
     warning = 2
     crisis = 3
 
+    @property
+    def said(self) -> str:
+        """The level as a person reads it: "normal", "watch", "warning" or "crisis"."""
+        return "normal" if self is Level.none else self.name
+
 
 class DetectionTerms(Protocol):
     """What settings are built from, in ``[detection]``'s terms: a brand's

@@ -197,7 +197,7 @@ def render_html(report: Report) -> str:
         ("negative share", "negative-share", f"{share:.1%}"),
         ("negative reach", "negative-reach", f"{report.negative_reach:,.1f}"),
         ("incidents", "incidents", f"{len(report.incidents)}"),
-        ("highest level", "peak-level", peak.name),
+        ("highest level", "peak-level", peak.said),
     ]
     rows = "".join(
         f'<tr><th>{label}</th><td data-metric="{key}">{value}</td></tr>'

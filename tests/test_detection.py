@@ -191,3 +191,7 @@ def test_a_page_says_the_window_in_the_units_a_person_reads(seconds: int, said: 
     from monitor.detection import _span
 
     assert _span(seconds) == said  # 10-second buckets once read "0 h"
+
+
+def test_levels_read_normal_watch_warning_crisis() -> None:
+    assert [level.said for level in Level] == ["normal", "watch", "warning", "crisis"]
