@@ -12,6 +12,8 @@ from monitor.alert import (
     PagePayload,
     TestPayload,
     UndeliverablePayload,
+    lasted,
+    plain_time,
 )
 from monitor.config import Config
 from monitor.storage import Storage
@@ -63,11 +65,14 @@ def render(alert: Alert) -> str:
         head = f"[LOUD] {alert.brand}: a high-reach complaint during incident #{p.incident_id}"
         return f"{head}\n{_line(p.mention).rstrip()}"
     if alert.kind == "resolved":
-        head = f"[RESOLVED] {alert.brand}: incident #{p.incident_id} is over"
-        return f"{head} (peak {p.peak_level} at {p.peak_at}, started {p.started_at})"
+        head = f"[RESOLVED] {alert.brand}: incident #{p.incident_id} is over after "
+        return (
+            f"{head}{lasted(p.started_at, p.at)} (started {plain_time(p.started_at)}, "
+            f"peak {p.peak_level} at {plain_time(p.peak_at)})"
+        )
     head = (
         f"[{_MARKS.get(p.level, p.level.upper())}] {alert.brand}: {why(p)}; "
-        f"{growth(p)}incident #{p.incident_id} since {p.started_at}"
+        f"{growth(p)}incident #{p.incident_id} since {plain_time(p.started_at)}"
     )
     lines = [head]
     lines += [_line(m) for m in p.top_mentions]

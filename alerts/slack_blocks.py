@@ -25,6 +25,7 @@ from monitor.alert import (
     PagePayload,
     TestPayload,
     UndeliverablePayload,
+    plain_time,
 )
 from monitor.model import IncidentAck, to_utc, utcnow
 from monitor.vocabulary import SENTIMENTS
@@ -207,8 +208,8 @@ def head_blocks(
     acknowledgement and, when Slack's clicks reach the daemon, its buttons."""
     p = alert.read(PagePayload)
     facts = [
-        f"Incident #{p.incident_id} since {p.started_at[:16]} UTC",
-        f"peak *{p.peak_level}* at {p.peak_at[:16]} UTC",
+        f"Incident #{p.incident_id} since {plain_time(p.started_at)}",
+        f"peak *{p.peak_level}* at {plain_time(p.peak_at)}",
     ]
     if alert.kind != "resolved":
         facts.append(f"now: {escape(why(p))}")
@@ -236,8 +237,8 @@ def page_blocks(alert: Alert, mention: str, *, menus: bool = False) -> Blocks:
     if alert.kind == "resolved":
         text = (
             f"*{escape(alert.brand)}: incident #{p.incident_id} is over.* It peaked at "
-            f"*{p.peak_level}* at {p.peak_at[:16]} UTC; "
-            f"it started {p.started_at[:16]} UTC."
+            f"*{p.peak_level}* at {plain_time(p.peak_at)}; "
+            f"it started {plain_time(p.started_at)}."
         )
         return fit([section(text)])
     summary = f"{mention}{escape(why(p))}. {escape(growth(p))}".strip()
@@ -257,7 +258,7 @@ def page_blocks(alert: Alert, mention: str, *, menus: bool = False) -> Blocks:
                 f"{c.replace('_', ' ')} ×{n}" for c, n in categories.most_common()
             )
             blocks.append(context(f"Triage: {breakdown}"))
-    blocks.append(context(f"Incident #{p.incident_id} since {p.started_at[:16]} UTC"))
+    blocks.append(context(f"Incident #{p.incident_id} since {plain_time(p.started_at)}"))
     return fit(blocks)
 
 

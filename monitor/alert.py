@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -245,3 +246,19 @@ PAYLOADS: dict[str, type[Payload]] = {
 def payload_from_json(kind: str, data: Mapping[str, Any]) -> Payload:
     """The payload of an alert of ``kind`` from its stored JSON."""
     return PAYLOADS[kind].from_json(data)
+
+
+def plain_time(moment: str) -> str:
+    """An ISO time from a payload as every page shows it: ``2026-11-29 17:25 UTC``."""
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def lasted(start: str, end: str) -> str:
+    """How long from ``start`` to ``end`` (ISO times), as a person says it: "7 h 50 min"."""
+    minutes = (
+        int((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()) // 60
+    )
+    hours, minutes = divmod(max(0, minutes), 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -328,3 +328,17 @@ secret_env = "HOOK_SECRET"
     assert set(SINKS) == {"console", "slack", "webhook", "email"}
     sinks = build_sinks(config, None)  # type: ignore[arg-type]  # neither touches storage
     assert [sink.name for sink in sinks] == ["webhook", "console"]
+
+
+def test_the_console_says_times_one_way_and_how_long_an_incident_lasted() -> None:
+    from test_slack import page
+
+    from alerts.console import render
+
+    head = render(page("crisis", "entered", "2026-11-24T10:05:00+00:00")).splitlines()[0]
+    assert head.endswith("incident #7 since 2026-11-24 08:30 UTC")
+    resolved = render(page("crisis", "resolved", "2026-11-24T16:20:00+00:00", kind="resolved"))
+    assert resolved == (
+        "[RESOLVED] Acme: incident #7 is over after 7 h 50 min (started 2026-11-24 08:30 UTC, "
+        "peak crisis at 2026-11-24 16:20 UTC)"
+    )
