@@ -661,6 +661,7 @@ class Storage:
 
 
 _MENTION_COLUMNS = [column.name for column in Mention.__table__.columns if column.name != "id"]
+_COLUMN_LIST = ", ".join(_MENTION_COLUMNS)
 _STATE_QUERY = select(SourceState.__table__).where(
     SourceState.__table__.c.source == bindparam("source")
 )
@@ -680,7 +681,7 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
     placeholder = "?" if paramstyle == "qmark" else "%s"
     one = "(" + ", ".join([placeholder] * len(_MENTION_COLUMNS)) + ")"
     return (
-        f"INSERT INTO mention ({', '.join(_MENTION_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+        f"INSERT INTO mention ({_COLUMN_LIST}) VALUES {', '.join([one] * rows)}"
         " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
     )
 
@@ -688,13 +689,13 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
 _STAGE = "mention_stage"
 _CREATE_STAGE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS"
-    f" AS SELECT {', '.join(_MENTION_COLUMNS)} FROM mention WITH NO DATA"
+    f" AS SELECT {_COLUMN_LIST} FROM mention WITH NO DATA"
 )
-_COPY_STAGE = f"COPY {_STAGE} ({', '.join(_MENTION_COLUMNS)}) FROM STDIN"
+_COPY_STAGE = f"COPY {_STAGE} ({_COLUMN_LIST}) FROM STDIN"
 _MOVE_STAGE = (
     f"WITH staged AS (DELETE FROM {_STAGE} RETURNING *)"
-    f" INSERT INTO mention ({', '.join(_MENTION_COLUMNS)})"
-    f" SELECT {', '.join(_MENTION_COLUMNS)} FROM staged"
+    f" INSERT INTO mention ({_COLUMN_LIST})"
+    f" SELECT {_COLUMN_LIST} FROM staged"
     " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
 )
 

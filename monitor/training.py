@@ -15,18 +15,16 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from monitor.scoring.complaints import MODEL_LANGUAGES, ComplaintAwareScorer
+from monitor.scoring.complaints import ComplaintAwareScorer, model_language
 from monitor.scoring.features import BUCKETS, grams
-from monitor.scoring.language import IDENTIFIED, IDENTIFIER
-from monitor.scoring.lexicon import tag_words
+from monitor.scoring.language import IDENTIFIED, IDENTIFIER, plain_masker
 from monitor.scoring.limits import SCORED_CHARS, head
-from monitor.scoring.masking import Masker
 from monitor.scoring.model import ModelInfo, SentimentModel
 from monitor.scoring.sentiment import Post
 
@@ -162,13 +160,8 @@ def _matrix(texts: Sequence[str]):
 def masked(texts: Sequence[str]) -> list[str]:
     """``texts`` as the scorer hands them to a model: links and handles masked, hashtags split
     (see ``monitor.scoring.masking``)."""
-    masker = _masker()
+    masker = plain_masker()
     return [masker.mask(head(text, SCORED_CHARS)) for text in texts]
-
-
-@cache
-def _masker() -> Masker:
-    return Masker((), tag_words())
 
 
 def predict(model: SentimentModel, texts: Sequence[str]) -> list[str]:
@@ -232,7 +225,7 @@ def retrain(
     """
     by_language: dict[str, list[Labelled]] = {}
     for item in labelled:
-        language = MODEL_LANGUAGES.get(item.language or "en", item.language or "en")
+        language = model_language(item.language or "en")
         by_language.setdefault(language, []).append(item)
     today = scorer({})
     models, verdicts = [], []

@@ -123,8 +123,8 @@ class ComplaintAwareScorer:
             model = self._models.get(language)
             if model is None:
                 continue
-            found = model.probabilities([readings[i].masked for i in indices])
-            for i, row in zip(indices, found.tolist(), strict=True):
+            odds = model.probabilities([readings[i].masked for i in indices])
+            for i, row in zip(indices, odds.tolist(), strict=True):
                 readings[i].probabilities = dict(zip(model.classes, row, strict=True))
         return [self._sentiment(reading) for reading in readings]
 
@@ -137,12 +137,13 @@ class ComplaintAwareScorer:
         if lang in (None, "en"):
             return self._english(masked, normal, post.brands, known=lang == "en")
         keywords = self._keywords.get(lang)
-        has_model = self._models.get(MODEL_LANGUAGES.get(lang, lang)) is not None
         if keywords is None:  # no list; a model, or nothing: say we do not know
-            return _Reading(masked, lang, model_language=MODEL_LANGUAGES.get(lang, lang))
+            return _Reading(masked, lang, model_language=model_language(lang))
         counts = keywords.scan(normal)
-        if not counts and not has_model and english_words(text):  # short English taken for
-            return self._english(masked, normal, post.brands, known=True)  # another language
+        if (  # a short English text taken for another language
+            not counts and self._models.get(model_language(lang)) is None and english_words(text)
+        ):
+            return self._english(masked, normal, post.brands, known=True)
         if not counts and post.language:  # the source's language, but another list's words
             best, found = max(
                 ((k, k.scan(normal)) for k in {id(k): k for k in self._keywords.values()}.values()),
@@ -156,7 +157,7 @@ class ComplaintAwareScorer:
             keywords.language,
             rules=tuple(sorted(counts)),
             keywords=total / math.sqrt(total * total + KEYWORD_SCALE),
-            model_language=MODEL_LANGUAGES.get(keywords.language, keywords.language),
+            model_language=model_language(keywords.language),
         )
 
     def _english(self, text: str, normal: str, brands: Sequence[str], *, known: bool) -> _Reading:
@@ -234,6 +235,11 @@ class _Reading:
     """Other languages: the keyword list's score."""
     model_language: str | None = None
     probabilities: dict[str, float] | None = None
+
+
+def model_language(language: str) -> str:
+    """The language whose model scores text in ``language`` (``MODEL_LANGUAGES``)."""
+    return MODEL_LANGUAGES.get(language, language)
 
 
 def _lean(lean: float) -> float:

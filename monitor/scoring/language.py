@@ -17,7 +17,7 @@ model and one keyword list for each pair.  It reads the first ``SCORED_CHARS`` c
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
@@ -25,7 +25,7 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 from monitor.scoring.lexicon import language_votes, normalise, tag_words, trie_pattern
 from monitor.scoring.limits import SCORED_CHARS, head, short_runs
 from monitor.scoring.masking import Masker
-from monitor.scoring.model import ModelShelf, enough_words
+from monitor.scoring.model import ModelShelf, SentimentModel, enough_words
 
 SHIPPED = ("en", "zh", "pl", "sr", "he", "ms", "es", "de", "fr", "it", "pt", "ar", "hi")
 """The languages brandmon ships sentiment for, as ``detect_language`` names them."""
@@ -323,33 +323,43 @@ def detect_languages(
         language = _evidence(head(text, SCORED_CHARS), hints[i] if hints else None)
         if language is _OPEN:
             undecided.append(i)
+            language = None
         found.append(language)
     if not undecided:
         return found
     model = (models or _shipped()).get(IDENTIFIER)
-    if masked is None:
-        masker = _masker()
-        read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
-    else:
-        read = {i: masked[i] for i in undecided}
-    wordy = [i for i in undecided if enough_words(read[i])]
-    for i in undecided:
-        found[i] = None
-    if model is not None and wordy:
-        odds = model.probabilities([read[i] for i in wordy])
-        if "en" in model.classes:
-            odds[:, model.classes.index("en")] *= ENGLISH_ODDS
-        odds /= odds.sum(axis=1, keepdims=True)
-        for i, row in zip(wordy, odds.tolist(), strict=True):
-            best = max(range(len(row)), key=row.__getitem__)
-            if row[best] >= MODEL_SURE or (
-                model.classes[best] == "en" and row[best] >= ENGLISH_SURE and texts[i].isascii()
-            ):
-                found[i] = model.classes[best]
+    if model is not None:
+        read: Mapping[int, str] | Sequence[str] | None = masked
+        if read is None:
+            masker = plain_masker()
+            read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
+        _identify(model, texts, read, [i for i in undecided if enough_words(read[i])], found)
     for i in undecided:
         if found[i] is None:
             found[i] = _voted(texts[i]) or _lingua(texts[i])
     return found
+
+
+def _identify(
+    model: SentimentModel,
+    texts: Sequence[str],
+    masked: Mapping[int, str] | Sequence[str],
+    indices: Sequence[int],
+    found: list[str | None],
+) -> None:
+    """Set ``found[i]`` for each of ``indices`` the language model is sure of."""
+    if not indices:
+        return
+    odds = model.probabilities([masked[i] for i in indices])
+    if "en" in model.classes:
+        odds[:, model.classes.index("en")] *= ENGLISH_ODDS
+    odds /= odds.sum(axis=1, keepdims=True)
+    for i, row in zip(indices, odds.tolist(), strict=True):
+        best = max(range(len(row)), key=row.__getitem__)
+        if row[best] >= MODEL_SURE or (
+            model.classes[best] == "en" and row[best] >= ENGLISH_SURE and texts[i].isascii()
+        ):
+            found[i] = model.classes[best]
 
 
 _OPEN = "?"
@@ -365,9 +375,7 @@ def _evidence(text: str, hint: str | None) -> str | None:
     lower = text.lower()
     if plain and _plainly_english(lower):
         return "en"  # most mentions end here
-    if not _LETTER.search(
-        _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
-    ):
+    if not _LETTER.search(_tags_only(lower)):
         return None  # emoji, numbers, links and handles only
     return _OPEN
 
@@ -378,7 +386,7 @@ def _voted(text: str) -> str | None:
     lower = head(text, SCORED_CHARS).lower()
     words = _NOISE.sub(" ", lower)
     if not _LETTER.search(words):  # nothing but links, handles and tags: read the tags
-        words = _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
+        words = _tags_only(lower)
     votes: dict[str, int] = {}
     for word in {*_WORD.findall(words), *_MARKS.findall(words)}:
         if language := _OWNER.get(word):
@@ -422,8 +430,16 @@ def _shipped() -> ModelShelf:
 
 
 @cache
-def _masker() -> Masker:
+def plain_masker() -> Masker:
+    """A masker that knows no brand: links and handles masked, hashtags split.  The models
+    are trained on texts masked so, and the language model reads texts masked so when no
+    scorer masked them first."""
     return Masker((), tag_words())
+
+
+def _tags_only(lower: str) -> str:
+    """``lower`` with links and handles blanked and each hashtag's ``#`` dropped."""
+    return _NOISE.sub(lambda found: found[0][1:] if found[0][0] == "#" else " ", lower)
 
 
 def _plainly_english(lower: str) -> bool:
