@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -311,12 +311,8 @@ def train_identifier(directory: Path) -> SentimentModel:
         kept = kept[:IDENTIFIER_ROWS]
         train += [Example(e.text, path.stem) for e in kept]
         tests[path.stem] = held
-        source, licence = SOURCES.get(path.stem, ("", ""))
-        trained_on.append(
-            {"name": path.name, "rows": len(kept), "source": source, "licence": licence}
-        )
-    version = datetime.now(UTC).strftime("%Y%m%d")
-    model = fit(train, language=IDENTIFIER, version=version, trained_on=trained_on)
+        trained_on.append(_provenance(path.name, len(kept), path.stem))
+    model = fit(train, language=IDENTIFIER, version=_today(), trained_on=trained_on)
     figures = {
         language: round(
             sum(p == language for p in predict(model, [e.text for e in held])) / len(held), 4
@@ -345,12 +341,21 @@ def train_shipped(
             kept, held = split(examples)
             train += kept
             test += held
-            source, licence = SOURCES.get(language, ("", "")) if name == path.name else ("", "")
-            trained_on.append(
-                {"name": name, "rows": len(kept), "source": source, "licence": licence}
-            )
-        version = datetime.now(UTC).strftime("%Y%m%d")
-        model = fit(train, language=language, version=version, trained_on=trained_on)
+            shipped_set = language if name == path.name else None
+            trained_on.append(_provenance(name, len(kept), shipped_set))
+        model = fit(train, language=language, version=_today(), trained_on=trained_on)
         figures = Figures.of(predict(model, [e.text for e in test]), [e.label for e in test])
         models.append(model.described(replace(model.info, figures=figures.as_dict())))
     return models
+
+
+def _provenance(name: str, rows: int, language: str | None) -> dict[str, Any]:
+    """What a model file says of one set it was trained on; ``language`` names the public set
+    whose source and licence ``SOURCES`` knows (None for another set)."""
+    source, licence = SOURCES.get(language, ("", "")) if language else ("", "")
+    return {"name": name, "rows": rows, "source": source, "licence": licence}
+
+
+def _today() -> str:
+    """A shipped model's version: the day it was trained."""
+    return datetime.now(UTC).strftime("%Y%m%d")
