@@ -12,20 +12,41 @@ import hashlib
 import logging
 import os
 import smtplib
+from datetime import timedelta
 from email.message import EmailMessage
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from alerts.base import Alert, SinkError
 from alerts.console import render
 from monitor.alert import MentionPayload, TestPayload, UndeliverablePayload
-from monitor.config import Config, EmailConfig
+from monitor.config import Config, Duration, EnvName, Section
 from monitor.storage import Storage
 
 log = logging.getLogger(__name__)
 
 
+class EmailConfig(Section):
+    """Alerts by email through an SMTP server."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=20)
+
+
+SECTION = EmailConfig
+"""The class of this sink's ``[alerts.email]`` section."""
+
+
 def build(config: Config, storage: Storage) -> EmailSink | None:
     """The email sink from ``[alerts.email]`` (``alerts.sinks``), if there is one."""
-    section = config.alerts.email
+    section = config.alerts.section("email")
     return None if section is None else EmailSink(section)
 
 

@@ -29,9 +29,10 @@ import logging
 import os
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
+from pydantic import Field, model_validator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
@@ -50,7 +51,7 @@ from alerts.slack_blocks import (
     test_blocks,
 )
 from monitor.alert import MentionPayload, PagePayload, UndeliverablePayload
-from monitor.config import Config, RouteConfig
+from monitor.config import Config, EnvName, HostPort, HttpUrl, RouteConfig, Section
 from monitor.model import SlackPost, SlackThread, utcnow
 from monitor.storage import Storage
 
@@ -90,17 +91,49 @@ class _Refused(PermanentSinkError):
         self.code = code
 
 
+class SlackConfig(Section):
+    """Slack through the Web API with a bot token (``chat:write``)."""
+
+    token_env: EnvName = "SLACK_BOT_TOKEN"
+    channel: str = Field(min_length=1)
+    channels: dict[Literal["watch", "warning", "crisis"], str] = Field(default_factory=dict)
+    """Level → channel, where a level should go elsewhere than ``channel``."""
+    crisis_mention: str | None = Field(
+        default=None, pattern=r"^<!subteam\^[A-Z0-9]+>$|^<@[A-Z0-9]+>$|^<!here>$|^<!channel>$"
+    )
+    """Who to notify when an incident reaches ``crisis``, e.g. ``"<!subteam^S0123ABC>"``."""
+    base_url: HttpUrl = "https://slack.com/api/"
+    interactivity: HostPort | None = None
+    """``host:port`` where the daemon answers Slack's button clicks (``/slack/actions``, behind
+    the HTTPS address set as the app's Interactivity Request URL); no buttons when unset."""
+    signing_secret_env: EnvName | None = None
+    """The variable holding the app's signing secret, which every click must be signed with."""
+
+    @model_validator(mode="after")
+    def _signed(self) -> SlackConfig:
+        if self.interactivity and not self.signing_secret_env:
+            raise ValueError(
+                "interactivity needs signing_secret_env: Slack signs every click with the app's "
+                "signing secret, and unsigned clicks are refused"
+            )
+        return self
+
+
+SECTION = SlackConfig
+"""The class of this sink's ``[alerts.slack]`` section."""
+
+
 def build(config: Config, storage: Storage) -> SlackSink | None:
     """The Slack sink from ``[alerts.slack]`` (``alerts.sinks``), if there is one."""
-    return None if config.alerts.slack is None else SlackSink(config, storage)
+    return None if config.alerts.section("slack") is None else SlackSink(config, storage)
 
 
 class SlackSink:
     name = "slack"
 
     def __init__(self, config: Config, storage: Storage) -> None:
-        assert config.alerts.slack is not None
-        self.slack = config.alerts.slack
+        self.slack: SlackConfig = config.alerts.section("slack")
+        assert self.slack is not None
         self.config = config
         self.routes = config.routes
         self.storage = storage

@@ -12,19 +12,32 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 
 import httpx
 
 from alerts.base import Alert, SinkError
-from monitor.config import Config, WebhookSinkConfig
+from monitor.config import Config, Duration, EnvName, HttpUrl, Section
 from monitor.http import USER_AGENT, parse_retry_after, redact_url
 from monitor.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from monitor.storage import Storage
 
 
+class WebhookSinkConfig(Section):
+    """POST each alert as JSON, signed with HMAC-SHA256 of the body."""
+
+    url: HttpUrl
+    secret_env: EnvName = "BRANDMON_ALERT_WEBHOOK_SECRET"
+    timeout: Duration = timedelta(seconds=10)
+
+
+SECTION = WebhookSinkConfig
+"""The class of this sink's ``[alerts.webhook]`` section."""
+
+
 def build(config: Config, storage: Storage) -> WebhookSink | None:
     """The webhook sink from ``[alerts.webhook]`` (``alerts.sinks``), if there is one."""
-    section = config.alerts.webhook
+    section = config.alerts.section("webhook")
     return None if section is None else WebhookSink(section)
 
 

@@ -19,15 +19,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urlencode
 
 import httpx
+from pydantic import Field
 
 from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page, slow_down
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, parse_time, string
-from monitor.config import BlueskySource
+from monitor.config import EnvName, HttpUrl, Query, SourceBase
 from monitor.model import Cursor, RawMention
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,23 @@ class FollowerCache:
             self._entries.popitem(last=False)
 
 
+class BlueskySource(SourceBase):
+    """``app.bsky.feed.searchPosts`` on an AppView (the public one by default)."""
+
+    type: Literal["bluesky"]
+    query: Query
+    lang: str | None = None
+    base_url: HttpUrl = "https://public.api.bsky.app"
+    token_env: EnvName | None = None
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last post it stored."""
+
+
 class BlueskyConnector:
     """One ``type = "bluesky"`` source."""
 
     type = "bluesky"
+    settings = BlueskySource
 
     def __init__(self, config: BlueskySource) -> None:
         self.config = config

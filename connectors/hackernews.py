@@ -11,24 +11,40 @@ the reader of an alert knows what it answers.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import httpx
+from pydantic import Field
 
 from connectors.base import PollResult
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, html_to_text, malformed, objects, string
-from monitor.config import HackerNewsSource
+from monitor.config import HttpUrl, Query, SourceBase
 from monitor.model import Cursor, RawMention
 
 ITEM = "https://news.ycombinator.com/item?id="
 LIMIT = 100
 
 
+class HackerNewsSource(SourceBase):
+    """The Algolia Hacker News search API (``search_by_date``), stories and comments."""
+
+    type: Literal["hackernews"]
+    query: Query
+    tags: list[Literal["story", "comment"]] = Field(
+        default_factory=lambda: ["story", "comment"], min_length=1
+    )
+    base_url: HttpUrl = "https://hn.algolia.com/api/v1"
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last item it stored."""
+
+
 class HackerNewsConnector:
     """One ``type = "hackernews"`` source."""
 
     type = "hackernews"
+    settings = HackerNewsSource
 
     def __init__(self, config: HackerNewsSource) -> None:
         self.config = config

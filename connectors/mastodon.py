@@ -25,9 +25,11 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
+from pydantic import Field, model_validator
 
 from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page
@@ -42,7 +44,7 @@ from connectors.payload import (
     parse_time,
     string,
 )
-from monitor.config import MastodonSource
+from monitor.config import EnvName, HttpUrl, Query, SourceBase
 from monitor.model import Cursor, RawMention
 
 LIMIT = 40
@@ -62,10 +64,35 @@ class Feed:
     """Newest first (a timeline), rather than ranked by relevance (the search)."""
 
 
+class MastodonSource(SourceBase):
+    """A Mastodon instance's public hashtag timelines and, with a token, status search.
+
+    A hashtag timeline is chronological and complete (every public post with the tag that
+    reached the instance); search is ranked and sees only what the instance indexes, so follow
+    a hashtag where one exists."""
+
+    type: Literal["mastodon"]
+    instance: HttpUrl
+    hashtags: list[str] = Field(default_factory=list)
+    query: Query | None = None
+    token_env: EnvName | None = None
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 40 one poll reads back, per hashtag and for the search."""
+
+    @model_validator(mode="after")
+    def _something_to_follow(self) -> MastodonSource:
+        if not self.hashtags and self.query is None:
+            raise ValueError("give hashtags to follow, or a query (with token_env)")
+        if self.query is not None and self.token_env is None:
+            raise ValueError("status search needs token_env naming the access-token variable")
+        return self
+
+
 class MastodonConnector:
     """One ``type = "mastodon"`` source."""
 
     type = "mastodon"
+    settings = MastodonSource
 
     def __init__(self, config: MastodonSource) -> None:
         self.config = config

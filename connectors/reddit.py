@@ -19,16 +19,18 @@ a 429 without ``Retry-After`` or a reset rests a minute.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+from pydantic import Field, field_validator
 
 from connectors.base import PollResult, SourceError
 from connectors.http import JsonPage, fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, string
-from monitor.config import RedditSource
+from monitor.config import Duration, HttpUrl, Query, SourceBase
 from monitor.model import Cursor, RawMention
 
 log = logging.getLogger(__name__)
@@ -40,10 +42,31 @@ TRACKING_PARAMS = frozenset({"ref", "ref_source", "ref_campaign", "share_id", "r
 ``?share_id=…``), besides ``utm_*``; they say where a link was clicked, not what it shows."""
 
 
+class RedditSource(SourceBase):
+    """Reddit search, newest first; keyless, so polite: polled at most once a minute, and a
+    poll that pages back through a burst stops when ``x-ratelimit-remaining`` runs out."""
+
+    type: Literal["reddit"]
+    query: Query
+    subreddit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{2,21}$")
+    interval: Duration = timedelta(minutes=5)
+    base_url: HttpUrl = "https://www.reddit.com"
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 one poll reads back towards the last post it stored."""
+
+    @field_validator("interval")
+    @classmethod
+    def _polite(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=60):
+            raise ValueError("Reddit asks keyless clients for at most one request a minute")
+        return value
+
+
 class RedditConnector:
     """One ``type = "reddit"`` source."""
 
     type = "reddit"
+    settings = RedditSource
 
     def __init__(self, config: RedditSource) -> None:
         self.config = config

@@ -16,16 +16,17 @@ import asyncio
 import hashlib
 import io
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import feedparser
 import httpx
+from pydantic import Field
 
 from connectors.base import PollResult, SourceError
 from connectors.http import Fetched, fetch
 from connectors.payload import html_to_text
-from monitor.config import RssSource
+from monitor.config import HttpUrl, SourceBase
 from monitor.http import redact_url
 from monitor.model import Cursor, RawMention
 from monitor.urls import canonical_url, unwrap_redirect
@@ -39,10 +40,19 @@ GOOGLE_ALERTS_ID = "tag:google.com,2013:googlealerts/"
 feedparser.api.PREFERRED_XML_PARSERS[:] = []
 
 
+class RssSource(SourceBase):
+    """Any RSS or Atom feed: Google Alerts, Google News searches, blogs, YouTube channels."""
+
+    type: Literal["rss"]
+    url: HttpUrl
+    max_bytes: int = Field(default=5_000_000, ge=1_000)
+
+
 class RssConnector:
     """One ``type = "rss"`` source."""
 
     type = "rss"
+    settings = RssSource
 
     def __init__(self, config: RssSource) -> None:
         self.config = config

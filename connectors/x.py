@@ -31,15 +31,16 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back
 from connectors.payload import Json, count, malformed, obj, objects, parse_time, string
-from monitor.config import XSource
+from monitor.config import Duration, EnvName, HttpUrl, Query, SourceBase
 from monitor.model import Cursor, RawMention, utcnow
 
 PAGE_SIZE = 100
@@ -58,10 +59,23 @@ Engagement = tuple[int | None, int | None, int | None, int | None]
 NO_ENGAGEMENT: Engagement = (0, 0, 0, 0)
 
 
+class XSource(SourceBase):
+    """X API v2 recent search, with author follower counts."""
+
+    type: Literal["x"]
+    query: Query
+    bearer_token_env: EnvName = "X_BEARER_TOKEN"
+    base_url: HttpUrl = "https://api.x.com/2"
+    interval: Duration = timedelta(minutes=15)
+    max_pages: int = Field(default=10, ge=1)
+    """Pages of 100 posts one poll may read to get back to the newest post of the last one."""
+
+
 class XConnector:
     """One ``type = "x"`` source."""
 
     type = "x"
+    settings = XSource
 
     def __init__(self, config: XSource) -> None:
         self.config = config

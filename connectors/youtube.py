@@ -41,15 +41,17 @@ import logging
 import os
 import re
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import Field, model_validator
 
 from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json
 from connectors.payload import Json, count, html_to_text, obj, objects, parse_time, string
-from monitor.config import YouTubeSource
+from monitor.config import Duration, EnvName, HttpUrl, Query, SourceBase
 from monitor.http import redact_url
 from monitor.model import Cursor, RawMention, utcnow
 
@@ -86,10 +88,51 @@ UNKNOWN_CAUSE = (
 )
 
 
+class YouTubeSource(SourceBase):
+    """YouTube Data API v3: new videos matching a query, and their comment threads.
+
+    The API key's project gets ``daily_quota`` units a day (10,000 unless Google granted more),
+    renewed at midnight Pacific time.  A poll spends at most its share, ``poll_quota`` =
+    ``daily_quota × interval / 24 h`` units, so a day of polls never spends more than the day
+    has.  A poll that finds videos needs 102 units: the search (100), the videos' statistics (1)
+    and their channels' subscriber counts (1); what is left of its share reads comments, one
+    unit a video.  Sources sharing a key share its quota: split ``daily_quota`` between them.
+    """
+
+    type: Literal["youtube"]
+    query: Query
+    api_key_env: EnvName = "YOUTUBE_API_KEY"
+    comments: bool = True
+    max_videos: int = Field(default=10, ge=1, le=50)
+    base_url: HttpUrl = "https://www.googleapis.com/youtube/v3"
+    interval: Duration = timedelta(minutes=30)
+    """Every 30 minutes a poll may spend 208 units: 106 comment threads after the 102."""
+    daily_quota: int = Field(default=10_000, ge=1)
+
+    @property
+    def poll_quota(self) -> int:
+        """Quota units one poll may spend: ``daily_quota × interval / 24 h``, rounded down."""
+        return int(self.daily_quota * (self.interval / timedelta(days=1)))
+
+    @model_validator(mode="after")
+    def _quota_covers_a_poll(self) -> YouTubeSource:
+        needed = 102  # search.list 100 + videos.list 1 + channels.list 1 (connectors/youtube.py)
+        if self.poll_quota < needed:
+            shortest = -(-needed * 1440 // self.daily_quota)  # minutes, rounded up
+            every = self.interval.total_seconds() / 60
+            raise ValueError(
+                f"a poll every {every:g}m may spend {self.poll_quota} of the {self.daily_quota} "
+                f"daily quota units, less than the {needed} a poll needs (a search costs 100): "
+                f"poll every {shortest}m or more, or raise daily_quota"
+            )
+        return self
+
+
 class YouTubeConnector:
     """One ``type = "youtube"`` source."""
 
     type = "youtube"
+    settings = YouTubeSource
 
     def __init__(self, config: YouTubeSource) -> None:
         self.config = config

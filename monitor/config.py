@@ -19,19 +19,23 @@ from datetime import timedelta
 from importlib import resources
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializeAsAny,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from monitor.detection_defaults import DEFAULTS
+from monitor.plugins import CONNECTORS, PUSH_TYPES, SINKS, connector_class, sink_module
 from monitor.vocabulary import Category, Priority
 
 CONFIG_ENV = "BRANDMON_CONFIG"
@@ -61,7 +65,7 @@ def parse_duration(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -93,7 +97,7 @@ def address(host_port: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class StorageConfig(_Section):
+class StorageConfig(Section):
     url: str = "sqlite:///./brandmon.db"
     batch_size: int = Field(default=500, ge=1, le=10_000)
     retention: Duration | None = None
@@ -123,7 +127,7 @@ class StorageConfig(_Section):
         return value
 
 
-class BrandConfig(_Section):
+class BrandConfig(Section):
     """A brand to watch and the words that name it."""
 
     name: str = Field(min_length=1)
@@ -157,7 +161,11 @@ class BrandConfig(_Section):
         return self
 
 
-class SourceBase(_Section):
+class SourceBase(Section):
+    """What every ``[[sources]]`` entry has; each type's class (a connector's ``settings``)
+    adds its own keys and narrows ``type``."""
+
+    type: str
     name: str = Field(min_length=1, max_length=200)
     interval: Duration = timedelta(minutes=5)
     enabled: bool = True
@@ -180,135 +188,6 @@ HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Query = Annotated[str, Field(min_length=1, max_length=500)]
 
 
-class RssSource(SourceBase):
-    """Any RSS or Atom feed: Google Alerts, Google News searches, blogs, YouTube channels."""
-
-    type: Literal["rss"]
-    url: HttpUrl
-    max_bytes: int = Field(default=5_000_000, ge=1_000)
-
-
-class RedditSource(SourceBase):
-    """Reddit search, newest first; keyless, so polite: polled at most once a minute, and a
-    poll that pages back through a burst stops when ``x-ratelimit-remaining`` runs out."""
-
-    type: Literal["reddit"]
-    query: Query
-    subreddit: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{2,21}$")
-    interval: Duration = timedelta(minutes=5)
-    base_url: HttpUrl = "https://www.reddit.com"
-    max_pages: int = Field(default=10, ge=1)
-    """Pages of 100 one poll reads back towards the last post it stored."""
-
-    @field_validator("interval")
-    @classmethod
-    def _polite(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=60):
-            raise ValueError("Reddit asks keyless clients for at most one request a minute")
-        return value
-
-
-class HackerNewsSource(SourceBase):
-    """The Algolia Hacker News search API (``search_by_date``), stories and comments."""
-
-    type: Literal["hackernews"]
-    query: Query
-    tags: list[Literal["story", "comment"]] = Field(
-        default_factory=lambda: ["story", "comment"], min_length=1
-    )
-    base_url: HttpUrl = "https://hn.algolia.com/api/v1"
-    max_pages: int = Field(default=10, ge=1)
-    """Pages of 100 one poll reads back towards the last item it stored."""
-
-
-class MastodonSource(SourceBase):
-    """A Mastodon instance's public hashtag timelines and, with a token, status search.
-
-    A hashtag timeline is chronological and complete (every public post with the tag that
-    reached the instance); search is ranked and sees only what the instance indexes, so follow
-    a hashtag where one exists."""
-
-    type: Literal["mastodon"]
-    instance: HttpUrl
-    hashtags: list[str] = Field(default_factory=list)
-    query: Query | None = None
-    token_env: EnvName | None = None
-    max_pages: int = Field(default=10, ge=1)
-    """Pages of 40 one poll reads back, per hashtag and for the search."""
-
-    @model_validator(mode="after")
-    def _something_to_follow(self) -> MastodonSource:
-        if not self.hashtags and self.query is None:
-            raise ValueError("give hashtags to follow, or a query (with token_env)")
-        if self.query is not None and self.token_env is None:
-            raise ValueError("status search needs token_env naming the access-token variable")
-        return self
-
-
-class BlueskySource(SourceBase):
-    """``app.bsky.feed.searchPosts`` on an AppView (the public one by default)."""
-
-    type: Literal["bluesky"]
-    query: Query
-    lang: str | None = None
-    base_url: HttpUrl = "https://public.api.bsky.app"
-    token_env: EnvName | None = None
-    max_pages: int = Field(default=10, ge=1)
-    """Pages of 100 one poll reads back towards the last post it stored."""
-
-
-class YouTubeSource(SourceBase):
-    """YouTube Data API v3: new videos matching a query, and their comment threads.
-
-    The API key's project gets ``daily_quota`` units a day (10,000 unless Google granted more),
-    renewed at midnight Pacific time.  A poll spends at most its share, ``poll_quota`` =
-    ``daily_quota × interval / 24 h`` units, so a day of polls never spends more than the day
-    has.  A poll that finds videos needs 102 units: the search (100), the videos' statistics (1)
-    and their channels' subscriber counts (1); what is left of its share reads comments, one
-    unit a video.  Sources sharing a key share its quota: split ``daily_quota`` between them.
-    """
-
-    type: Literal["youtube"]
-    query: Query
-    api_key_env: EnvName = "YOUTUBE_API_KEY"
-    comments: bool = True
-    max_videos: int = Field(default=10, ge=1, le=50)
-    base_url: HttpUrl = "https://www.googleapis.com/youtube/v3"
-    interval: Duration = timedelta(minutes=30)
-    """Every 30 minutes a poll may spend 208 units: 106 comment threads after the 102."""
-    daily_quota: int = Field(default=10_000, ge=1)
-
-    @property
-    def poll_quota(self) -> int:
-        """Quota units one poll may spend: ``daily_quota × interval / 24 h``, rounded down."""
-        return int(self.daily_quota * (self.interval / timedelta(days=1)))
-
-    @model_validator(mode="after")
-    def _quota_covers_a_poll(self) -> YouTubeSource:
-        needed = 102  # search.list 100 + videos.list 1 + channels.list 1 (connectors/youtube.py)
-        if self.poll_quota < needed:
-            shortest = -(-needed * 1440 // self.daily_quota)  # minutes, rounded up
-            every = self.interval.total_seconds() / 60
-            raise ValueError(
-                f"a poll every {every:g}m may spend {self.poll_quota} of the {self.daily_quota} "
-                f"daily quota units, less than the {needed} a poll needs (a search costs 100): "
-                f"poll every {shortest}m or more, or raise daily_quota"
-            )
-        return self
-
-
-class XSource(SourceBase):
-    """X API v2 recent search, with author follower counts."""
-
-    type: Literal["x"]
-    query: Query
-    bearer_token_env: EnvName = "X_BEARER_TOKEN"
-    base_url: HttpUrl = "https://api.x.com/2"
-    interval: Duration = timedelta(minutes=15)
-    max_pages: int = Field(default=10, ge=1)
-    """Pages of 100 posts one poll may read to get back to the newest post of the last one."""
-
-
 class WebhookSource(SourceBase):
     """An HTTP endpoint other tools push mentions to, authenticated by a shared secret."""
 
@@ -320,24 +199,38 @@ class WebhookSource(SourceBase):
     max_body_bytes: int = Field(default=1_000_000, ge=1_000)
 
 
-SourceConfig = Annotated[
-    RssSource
-    | RedditSource
-    | HackerNewsSource
-    | MastodonSource
-    | BlueskySource
-    | YouTubeSource
-    | XSource
-    | WebhookSource,
-    Field(discriminator="type"),
-]
-SOURCE_TYPES = tuple(
-    model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for model in get_args(get_args(SourceConfig)[0])
-)
+SOURCE_TYPES = (*CONNECTORS, *PUSH_TYPES)
 
 
-class Thresholds(_Section):
+def _source_settings(value: Any) -> Any:
+    """A ``[[sources]]`` entry validated by its type's own section class: the connector's
+    ``settings`` (imported only for the types a config uses), or ``WebhookSource``."""
+    if not isinstance(value, dict):
+        return value  # an instance already, or an error pydantic reports
+    kind = value.get("type")
+    if kind is None:
+        raise PydanticCustomError(
+            "source_type_missing", "missing key 'type' (known: {known})", {"known": _known()}
+        )
+    if kind not in SOURCE_TYPES:
+        raise PydanticCustomError(
+            "source_type_unknown",
+            "unknown source type {kind} (known: {known})",
+            {"kind": repr(kind), "known": _known()},
+        )
+    settings = WebhookSource if kind in PUSH_TYPES else connector_class(kind).settings
+    return settings.model_validate(value)
+
+
+def _known() -> str:
+    return ", ".join(sorted(SOURCE_TYPES))
+
+
+SourceConfig = Annotated[SerializeAsAny[SourceBase], BeforeValidator(_source_settings)]
+"""Any source's settings: a ``SourceBase`` subclass chosen by ``type``."""
+
+
+class Thresholds(Section):
     """When a brand's negative talk pages; set in ``[detection]``, per brand in
     ``[brands.detection]``.  Scores are rarities against the brand's own past: a score ``s`` is
     as rare as a day whose biggest surprise comes once in ``e**s`` days (5: ~5 months)."""
@@ -365,72 +258,42 @@ class DetectionConfig(Thresholds):
     warmup: Duration = DEFAULTS.warmup
 
 
-class SlackConfig(_Section):
-    """Slack through the Web API with a bot token (``chat:write``)."""
+class AlertsConfig(Section):
+    """``[alerts]``: the sinks to deliver to, and one ``[alerts.<sink>]`` section for each sink
+    that needs one, validated by the class the sink's module names (its ``SECTION``)."""
 
-    token_env: EnvName = "SLACK_BOT_TOKEN"
-    channel: str = Field(min_length=1)
-    channels: dict[Literal["watch", "warning", "crisis"], str] = Field(default_factory=dict)
-    """Level → channel, where a level should go elsewhere than ``channel``."""
-    crisis_mention: str | None = Field(
-        default=None, pattern=r"^<!subteam\^[A-Z0-9]+>$|^<@[A-Z0-9]+>$|^<!here>$|^<!channel>$"
-    )
-    """Who to notify when an incident reaches ``crisis``, e.g. ``"<!subteam^S0123ABC>"``."""
-    base_url: HttpUrl = "https://slack.com/api/"
-    interactivity: HostPort | None = None
-    """``host:port`` where the daemon answers Slack's button clicks (``/slack/actions``, behind
-    the HTTPS address set as the app's Interactivity Request URL); no buttons when unset."""
-    signing_secret_env: EnvName | None = None
-    """The variable holding the app's signing secret, which every click must be signed with."""
+    model_config = ConfigDict(extra="allow")
+    sinks: list[str] = Field(default_factory=lambda: ["console"])
 
-    @model_validator(mode="after")
-    def _signed(self) -> SlackConfig:
-        if self.interactivity and not self.signing_secret_env:
-            raise ValueError(
-                "interactivity needs signing_secret_env: Slack signs every click with the app's "
-                "signing secret, and unsigned clicks are refused"
-            )
-        return self
-
-
-class WebhookSinkConfig(_Section):
-    """POST each alert as JSON, signed with HMAC-SHA256 of the body."""
-
-    url: HttpUrl
-    secret_env: EnvName = "BRANDMON_ALERT_WEBHOOK_SECRET"
-    timeout: Duration = timedelta(seconds=10)
-
-
-class EmailConfig(_Section):
-    """Alerts by email through an SMTP server."""
-
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username_env: EnvName | None = None
-    password_env: EnvName | None = None
-    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    recipients: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
-    timeout: Duration = timedelta(seconds=20)
-
-
-class AlertsConfig(_Section):
-    sinks: list[Literal["console", "slack", "webhook", "email"]] = Field(
-        default_factory=lambda: ["console"]
-    )
-    slack: SlackConfig | None = None
-    webhook: WebhookSinkConfig | None = None
-    email: EmailConfig | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        sections = {key: value for key, value in data.items() if key != "sinks"}
+        classes = {
+            key: (section, None)
+            for key in sections
+            if key in SINKS and (section := getattr(sink_module(key), "SECTION", None))
+        }
+        valid = create_model("AlertSections", __base__=Section, **classes).model_validate(sections)
+        return {**data, **{key: getattr(valid, key) for key in classes}}
 
     @model_validator(mode="after")
     def _sinks_configured(self) -> AlertsConfig:
         for sink in self.sinks:
-            if sink != "console" and getattr(self, sink) is None:
+            if sink not in SINKS:
+                raise ValueError(f"unknown sink {sink!r} (known: {', '.join(sorted(SINKS))})")
+            if self.section(sink) is None and hasattr(sink_module(sink), "SECTION"):
                 raise ValueError(f'sink "{sink}" is listed but there is no [alerts.{sink}] section')
         return self
 
+    def section(self, sink: str) -> Any:
+        """Sink ``sink``'s ``[alerts.<sink>]`` settings, or ``None`` when there is none."""
+        return (self.model_extra or {}).get(sink)
 
-class RouteConfig(_Section):
+
+class RouteConfig(Section):
     """Send one triage category (at or above a priority) to the team channel that answers it."""
 
     category: Category
@@ -439,7 +302,7 @@ class RouteConfig(_Section):
     min_priority: Priority = "P4"
 
 
-class ServiceConfig(_Section):
+class ServiceConfig(Section):
     """How the daemon runs: its health/metrics endpoint and log format."""
 
     health: HostPort | None = None
@@ -451,7 +314,7 @@ class ServiceConfig(_Section):
         return None if self.health is None else address(self.health)
 
 
-class NetworkConfig(_Section):
+class NetworkConfig(Section):
     """Where sources may connect.  Feed and API URLs come from users; by default none may
     reach a loopback, private or link-local address (directly or by redirect)."""
 
@@ -461,14 +324,14 @@ class NetworkConfig(_Section):
     max_concurrent_polls: int = Field(default=32, ge=1, le=500)
 
 
-class ReportConfig(_Section):
+class ReportConfig(Section):
     """Where the HTML reports are published (``brandmon report --out DIR/<brand>.html``)."""
 
     base_url: HttpUrl | None = None
     """Slack's "Open report" button links to ``<base_url><brand>.html``."""
 
 
-class SentimentConfig(_Section):
+class SentimentConfig(Section):
     """The team's own sentiment models."""
 
     models: Path | None = None
@@ -476,7 +339,7 @@ class SentimentConfig(_Section):
     a language's model there is used instead of the shipped one."""
 
 
-class Config(_Section):
+class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     brands: list[BrandConfig] = Field(min_length=1)
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -536,8 +399,7 @@ class Config(_Section):
 def _secrets(model: BaseModel, path: str) -> list[tuple[str, str]]:
     """``(key path, variable name)`` of every ``*_env`` setting in ``model`` and its sections."""
     found: list[tuple[str, str]] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
+    for name, value in model:  # fields, then extra keys (the [alerts.<sink>] sections)
         where = f"{path}.{name}" if path else name
         if name.endswith("_env") and isinstance(value, str):
             found.append((where, value))
@@ -606,7 +468,7 @@ def parse_config(text: str, filename: str) -> Config:
 
 
 def _problem(filename: str, error: Any, lines: dict[tuple[str | int, ...], int]) -> ConfigProblem:
-    loc = _data_path(error["loc"])
+    loc = tuple(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
@@ -615,28 +477,11 @@ def _problem(filename: str, error: Any, lines: dict[tuple[str | int, ...], int])
                 "; secrets are never read from the config file: set the matching *_env key "
                 "to the name of an environment variable that holds it"
             )
-    elif error["type"] == "union_tag_invalid":
-        message = f"unknown source type {error['input'].get('type')!r} (known: {_known_types()})"
+    elif error["type"] == "source_type_unknown":
         return ConfigProblem(filename, _dotted(loc), message, _lookup_line(lines, (*loc, "type")))
-    elif error["type"] == "union_tag_not_found":
-        message = f"missing key 'type' (known: {_known_types()})"
     elif error["type"] == "missing":
         message = f"missing required key {loc[-1]!r}"
     return ConfigProblem(filename, _dotted(loc), message, _lookup_line(lines, loc))
-
-
-def _known_types() -> str:
-    return ", ".join(sorted(SOURCE_TYPES))
-
-
-def _data_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """Drop the discriminator tags pydantic puts in locations (``sources.0.rss.url``)."""
-    path: list[str | int] = []
-    for i, part in enumerate(loc):
-        if i >= 2 and loc[i - 2] == "sources" and isinstance(loc[i - 1], int):
-            continue
-        path.append(part)
-    return tuple(path)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

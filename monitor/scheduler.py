@@ -29,7 +29,7 @@ from alerts.slack_actions import PATH as ACTIONS_PATH
 from alerts.slack_actions import ActionServer
 from connectors.base import Connector, SourceError
 from connectors.http import make_client
-from connectors.registry import PUSH_TYPES, build_connector
+from connectors.registry import build_connector
 from monitor.backoff import backoff as exponential_backoff
 from monitor.config import (
     Config,
@@ -43,6 +43,7 @@ from monitor.health import HealthServer
 from monitor.metrics import Metrics
 from monitor.model import Cursor, MentionRow, RawMention, SourceState, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
+from monitor.plugins import PUSH_TYPES
 from monitor.push import WebhookServer
 from monitor.service import notify, watchdog_interval
 from monitor.serving import BackgroundServer
@@ -392,7 +393,7 @@ class Daemon:
 
     def _start_slack_actions(self) -> None:
         """Answer Slack's button clicks, when ``[alerts.slack] interactivity`` is set."""
-        slack = self.config.alerts.slack
+        slack = self.config.alerts.section("slack")
         if slack is None or slack.interactivity is None or "slack" not in self.config.alerts.sinks:
             return
         secret = os.environ.get(slack.signing_secret_env or "", "")

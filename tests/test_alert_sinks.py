@@ -15,11 +15,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from alerts.base import Alert, SinkError
-from alerts.email import EmailSink
-from alerts.sinks import SINKS, build_sinks
-from alerts.webhook import WebhookSink
+from alerts.email import EmailConfig, EmailSink
+from alerts.sinks import build_sinks
+from alerts.webhook import WebhookSink, WebhookSinkConfig
 from monitor.alert import PagePayload, payload_from_json
-from monitor.config import EmailConfig, WebhookSinkConfig, parse_config
+from monitor.config import parse_config
+from monitor.plugins import SINKS
 from monitor.signing import verify
 
 SECRET = "webhook-shared-secret"

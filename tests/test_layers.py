@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "monitor.alert": CORE,  # the typed alert: what the watcher writes and the sinks read
     "monitor.vocabulary": CORE,
     "monitor.config": CORE,
+    "monitor.plugins": CORE,  # integrations named as strings, imported only when configured
     "monitor.detection_defaults": CORE,
     "monitor.backoff": CORE,
     "monitor.urls": CORE,

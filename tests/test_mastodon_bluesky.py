@@ -21,11 +21,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.base import Connector, PollResult, SourceError
-from connectors.bluesky import FOLLOWERS_TTL, BlueskyConnector, FollowerCache
+from connectors.bluesky import FOLLOWERS_TTL, BlueskyConnector, BlueskySource, FollowerCache
 from connectors.http import make_client, slow_down, until_reset
-from connectors.mastodon import MastodonConnector
+from connectors.mastodon import MastodonConnector, MastodonSource
 from connectors.payload import HighWater
-from monitor.config import BlueskySource, MastodonSource
 from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -18,11 +18,12 @@ from pydantic import BaseModel, ValidationError
 from pytest_httpserver import HTTPServer
 
 from connectors.base import Connector, PollResult, SourceError
-from connectors.hackernews import HackerNewsConnector
+from connectors.bluesky import BlueskySource
+from connectors.hackernews import HackerNewsConnector, HackerNewsSource
 from connectors.http import make_client
+from connectors.mastodon import MastodonSource
 from connectors.payload import HighWater
-from connectors.reddit import RedditConnector
-from monitor.config import BlueskySource, HackerNewsSource, MastodonSource, RedditSource
+from connectors.reddit import RedditConnector, RedditSource
 from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -16,9 +16,8 @@ from werkzeug import Request, Response
 
 from connectors.base import PollResult, SourceError
 from connectors.http import Fetched, fetch, make_client
-from connectors.rss import RssConnector, html_to_text
+from connectors.rss import RssConnector, RssSource, html_to_text
 from monitor import __version__
-from monitor.config import RssSource
 from monitor.http import parse_retry_after
 from monitor.model import Cursor
 

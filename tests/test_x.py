@@ -17,8 +17,7 @@ from werkzeug import Request, Response
 import connectors.x
 from connectors.base import PollResult, SourceError
 from connectors.http import make_client
-from connectors.x import XConnector
-from monitor.config import XSource
+from connectors.x import XConnector, XSource
 from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x"

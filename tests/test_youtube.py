@@ -16,8 +16,7 @@ from werkzeug import Request, Response
 import connectors.youtube
 from connectors.base import PollResult, SourceError
 from connectors.http import make_client
-from connectors.youtube import FIXED_UNITS, YouTubeConnector, until_quota_renews
-from monitor.config import YouTubeSource
+from connectors.youtube import FIXED_UNITS, YouTubeConnector, YouTubeSource, until_quota_renews
 from monitor.model import Cursor
 from monitor.scheduler import backoff
 
