@@ -16,8 +16,8 @@ from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.scoring.model import ModelShelf, SentimentModel
 from monitor.triage import Triage, triage
 
-Job = tuple[str, str | None, list[str], float]
-"""A post to assess: its text, the language its source reported, its brands, its reach."""
+Job = tuple[Post, float]
+"""A post to assess, and its reach."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,11 @@ class Assessment:
 
 
 def assess(scorer: SentimentScorer, jobs: Sequence[Job]) -> list[Assessment]:
-    """Score and triage each ``(text, language, brands, reach)`` of ``jobs``, as one batch."""
-    sentiments = scorer.score_many(
-        [Post(text, language, brands) for text, language, brands, _ in jobs]
-    )
+    """Score and triage each ``(post, reach)`` of ``jobs``, as one batch."""
+    sentiments = scorer.score_many([post for post, _ in jobs])
     return [
-        Assessment(sentiment, reach, triage(text, sentiment, reach))
-        for (text, _, _, reach), sentiment in zip(jobs, sentiments, strict=True)
+        Assessment(sentiment, reach, triage(post.text, sentiment, reach))
+        for (post, reach), sentiment in zip(jobs, sentiments, strict=True)
     ]
 
 

@@ -396,12 +396,13 @@ def score(
 
     loaded = _config(config)
     from monitor.assessment import assess, scorer_for
+    from monitor.scoring import Post
 
     scorer = scorer_for(loaded)
     brands = [b.name for b in loaded.brands if b.lexicon]
     reach = reach_score(source_type="unknown", followers=followers)
     for batch in _line_batches(sys.stdin):
-        jobs = [(line.rstrip("\n"), None, brands, reach) for line in batch]
+        jobs = [(Post(line.rstrip("\n"), brands=brands), reach) for line in batch]
         for found in assess(scorer, jobs):
             sentiment = found.sentiment
             result = {

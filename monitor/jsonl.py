@@ -1,7 +1,8 @@
 """Mentions pushed as JSON lines (``brandmon ingest``), one object per line.
 
 Fields: ``id``, ``source``, ``text``, ``author``, ``followers``, ``likes``, ``reposts``,
-``replies``, ``views``, ``url``, ``published_at`` (ISO 8601 or epoch seconds), ``lang``.
+``replies``, ``views``, ``url``, ``published_at`` (ISO 8601 or epoch seconds), ``lang``,
+``rating`` (a review's stars, 1 to 5).
 ``text`` is required, and ``id`` unless ``url`` is given (an id of blanks counts as none).  A
 ``url`` that is not http(s) (``javascript:``, ``data:``…) is dropped and the mention kept.  Other
 fields are ignored, so exports from other tools can be fed as they are.  A bad line (not JSON,
@@ -50,6 +51,7 @@ class _Line(BaseModel):
     reposts: int | None = Field(default=None, ge=0)
     replies: int | None = Field(default=None, ge=0)
     views: int | None = Field(default=None, ge=0)
+    rating: int | None = Field(default=None, ge=1, le=5)
     url: str | None = None
     published_at: datetime | None = None
     lang: str | None = None
@@ -159,6 +161,7 @@ def parse_mention(data: Any, *, source: str | None = None) -> RawMention:
         views=item.views,
         language=item.lang,
         published_at=item.published_at,
+        rating=item.rating,
     )
 
 

@@ -86,6 +86,8 @@ class RawMention:
     published_at: datetime | None = None
     source_type: str = "unknown"
     extra: dict[str, str] = field(default_factory=dict)
+    rating: int | None = None
+    """The stars (1 to 5) of a review (app stores, review sites): scoring weighs them."""
 
 
 @dataclass(slots=True)

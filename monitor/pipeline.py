@@ -33,7 +33,7 @@ from monitor.model import (
     utcnow,
     web_url,
 )
-from monitor.scoring import Sentiment, SentimentScorer, reach_score
+from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
 from monitor.triage import Triage
@@ -270,7 +270,10 @@ class Pipeline:
     def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> Iterator[Assessment]:
         """Assessments of ``todo`` in order; with workers, all are sent at once and come back
         chunk by chunk, so the first rows are stored while later ones are being scored."""
-        jobs = [(raw.text, raw.language, brands, reach_of(raw)) for raw, brands in todo]
+        jobs = [
+            (Post(raw.text, raw.language, brands, raw.rating), reach_of(raw))
+            for raw, brands in todo
+        ]
         if self._pool is None:
             yield from assess(self.scorer, jobs)  # one batch: the models read it at once
             return

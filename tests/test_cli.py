@@ -326,3 +326,17 @@ def test_test_alert_reaches_every_sink(tmp_path: Path, monkeypatch) -> None:  # 
     assert result.exit_code == 0
     assert "[TEST] brandmon test alert for Crestfield Chicken" in result.stdout
     assert "console: ok" in result.stdout
+
+
+def test_ingest_weighs_a_reviews_stars(config: Path, tmp_path: Path) -> None:
+    reviews = tmp_path / "reviews.jsonl"
+    lines = [
+        {"id": "r1", "source": "reviews", "text": "Acme looks great, nice colours", "rating": 1},
+        {"id": "r2", "source": "reviews", "text": "Acme", "rating": 9},
+    ]
+    reviews.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    result = invoke("ingest", "--jsonl", str(reviews), "--config", str(config))
+    assert "skipped line 2: rating: Input should be less than or equal to 5" in result.stderr
+    listed = invoke("mentions", "--config", str(config), "--format", "json").stdout
+    [stored] = [json.loads(line) for line in listed.splitlines()]
+    assert stored["sentiment_label"] == "negative"

@@ -64,6 +64,10 @@ MODEL_DOUBT = 0.3
 """English: how far the model's lean (positive minus negative probability) must go before it
 counts: VADER says 0 about a plain neutral post, a model trained on three even classes rarely
 does.  (Elsewhere the model decides alone, and a doubt only costs recall.)"""
+RATING_SHARE = 0.5
+"""Reviews: the stars' share of the score, the text's the rest."""
+STARS = {1: -1.0, 2: -0.6, 3: 0.0, 4: 0.6, 5: 1.0}
+"""What each number of stars says on the compound's scale."""
 MODEL_LANGUAGES = {"hr": "sr", "bs": "sr", "id": "ms"}
 """Languages scored with a close one's model."""
 
@@ -126,7 +130,10 @@ class ComplaintAwareScorer:
             odds = model.probabilities([readings[i].masked for i in indices])
             for i, row in zip(indices, odds.tolist(), strict=True):
                 readings[i].probabilities = dict(zip(model.classes, row, strict=True))
-        return [self._sentiment(reading) for reading in readings]
+        return [
+            self._sentiment(reading, post.rating)
+            for reading, post in zip(readings, posts, strict=True)
+        ]
 
     def _read(self, text: str, masked: str, lang: str | None, post: Post) -> _Reading:
         """What the rules and lists find in ``text`` (``masked``: as scoring reads it; in
@@ -184,10 +191,29 @@ class ComplaintAwareScorer:
             model_language="en",
         )
 
-    def _sentiment(self, reading: _Reading) -> Sentiment:
-        """Blend what was read of a post into its sentiment (see the module's docstring)."""
-        if not reading.masked.strip():
+    def _sentiment(self, reading: _Reading, rating: int | None) -> Sentiment:
+        """Blend what was read of a post, and the stars it gave if it is a review, into its
+        sentiment (see the module's docstring and ``rated``)."""
+        if not reading.masked.strip() and rating is None:
             return Sentiment(compound=0.0, label="neutral", language=reading.language)
+        compound, confident = self._blend(reading)
+        rules = reading.rules
+        if rating is not None:
+            compound, rules = rated(compound, rating), (*rules, f"stars:{rating}")
+            confident = confident or rating != 3
+        return Sentiment(
+            compound=round(compound, 4),
+            label=self._label(compound),
+            confidence="high" if confident else "low",
+            language=reading.language,
+            rules=rules,
+        )
+
+    def _blend(self, reading: _Reading) -> tuple[float, bool]:
+        """The compound of what the rules, lists and model read in a post's text, and whether
+        it is to be trusted."""
+        if not reading.masked.strip():
+            return 0.0, False
         p = reading.probabilities
         model = p["positive"] - p["negative"] if p else None
         if reading.vader is not None:  # English
@@ -206,13 +232,7 @@ class ComplaintAwareScorer:
             confident = max(p.values()) >= CONFIDENT
         else:
             compound, confident = reading.keywords or 0.0, False
-        return Sentiment(
-            compound=round(compound, 4),
-            label=self._label(compound),
-            confidence="high" if confident else "low",
-            language=reading.language,
-            rules=reading.rules,
-        )
+        return compound, confident
 
     def _label(self, compound: float) -> str:
         return label_for(compound, self.negative_below, self.positive_above)
@@ -235,6 +255,15 @@ class _Reading:
     """Other languages: the keyword list's score."""
     model_language: str | None = None
     probabilities: dict[str, float] | None = None
+
+
+def rated(compound: float, stars: int) -> float:
+    """A review's score: its text's ``compound`` and its ``stars`` (1 to 5, ``STARS``) weigh
+    half each, and 1 or 2 stars are negative whatever the words (at most ``COMPLAINT_FLOOR``).
+    So 4 or 5 stars over a complaint read as mixed (about neutral), not as a complaint."""
+    stars = min(5, max(1, stars))
+    compound = RATING_SHARE * STARS[stars] + (1 - RATING_SHARE) * compound
+    return min(compound, COMPLAINT_FLOOR) if stars <= 2 else compound
 
 
 def model_language(language: str) -> str:

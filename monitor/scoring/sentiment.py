@@ -34,12 +34,13 @@ class Sentiment:
 
 
 class Post(NamedTuple):
-    """A text to score, the language its source reported (if any), and the brands it mentions
-    (a brand may have rules of its own)."""
+    """A text to score, the language its source reported (if any), the brands it mentions (a
+    brand may have rules of its own), and the stars a review gave (1 to 5), if it is one."""
 
     text: str
     language: str | None = None
     brands: Sequence[str] = ()
+    rating: int | None = None
 
 
 class SentimentScorer(Protocol):
