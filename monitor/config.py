@@ -271,7 +271,7 @@ class AlertsConfig(Section):
         if not isinstance(data, dict):
             return data
         sections = {key: value for key, value in data.items() if key != "sinks"}
-        classes = {
+        classes: dict[str, Any] = {
             key: (section, None)
             for key in sections
             if key in SINKS and (section := getattr(sink_module(key), "SECTION", None))

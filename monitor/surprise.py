@@ -94,7 +94,7 @@ class Surprise:
         self._expected: deque[float] = deque(maxlen=max(windows))
         self._surprises: deque[float] = deque(maxlen=max(windows))  # y - expected
         self._residuals: deque[float] = deque(maxlen=OFFSET + max(windows))  # y - profile
-        self._means = {w: deque(maxlen=keep) for w in windows}
+        self._means: dict[int, deque[float]] = {w: deque(maxlen=keep) for w in windows}
         self._scale = {w: 1.0 / math.sqrt(w) for w in windows}
         self._maxima: dict[int, deque[float]] = {w: deque(maxlen=MAXIMA_DAYS) for w in windows}
         self._gumbel: dict[int, tuple[float, float] | None] = {w: None for w in windows}
