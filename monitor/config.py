@@ -35,7 +35,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.detection_defaults import DEFAULTS
-from monitor.plugins import CONNECTORS, PUSH_TYPES, SINKS, connector_class, sink_module
+from monitor.plugins import (
+    CONNECTORS,
+    PUSH_TYPES,
+    SECTIONLESS,
+    SINKS,
+    connector_class,
+    sink_module,
+)
 from monitor.vocabulary import Category, Priority
 
 CONFIG_ENV = "BRANDMON_CONFIG"
@@ -284,7 +291,7 @@ class AlertsConfig(Section):
         for sink in self.sinks:
             if sink not in SINKS:
                 raise ValueError(f"unknown sink {sink!r} (known: {', '.join(sorted(SINKS))})")
-            if self.section(sink) is None and hasattr(sink_module(sink), "SECTION"):
+            if self.section(sink) is None and sink not in SECTIONLESS:
                 raise ValueError(f'sink "{sink}" is listed but there is no [alerts.{sink}] section')
         return self
 

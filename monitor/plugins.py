@@ -35,6 +35,10 @@ SINKS: dict[str, str] = {
 }
 """Sink name (as in ``[alerts] sinks``) -> the module whose ``build`` makes it."""
 
+SECTIONLESS = frozenset({"console"})
+"""Sinks that need no ``[alerts.<name>]`` section (every other one must have its section, so
+that a config naming a sink it cannot build is an error found without importing the sink)."""
+
 
 def connector_class(source_type: str) -> Any:
     """The connector class of a polled ``source_type``, imported now."""

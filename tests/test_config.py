@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_config
+from monitor.plugins import CONNECTORS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -148,3 +152,20 @@ def test_slack_buttons_need_the_signing_secret() -> None:
     text = GOOD + '\n[alerts.slack]\nchannel = "#pr"\ninteractivity = "127.0.0.1:8790"\n'
     [problem] = problems(text)
     assert "alerts.slack" in problem and "signing_secret_env" in problem
+
+
+def test_reading_a_config_imports_only_the_integrations_it_uses(tmp_path: Path) -> None:
+    config = tmp_path / "brandmon.toml"
+    config.write_text(GOOD, encoding="utf-8")  # one rss source; the console sink by default
+    probe = (
+        "import json, sys, pathlib; from monitor.config import load_config; "
+        "load_config(pathlib.Path(sys.argv[1])); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(config)], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout))
+    assert "connectors.rss" in loaded
+    assert not {f"connectors.{name}" for name in CONNECTORS if name != "rss"} & loaded
+    assert not {name for name in loaded if name == "alerts" or name.startswith("alerts.")}
