@@ -35,7 +35,7 @@ Memory is bounded: a few deques of ``history_days`` days of floats per signal.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 from statistics import median, quantiles
@@ -94,7 +94,7 @@ class Surprise:
         self._expected: deque[float] = deque(maxlen=max(windows))
         self._surprises: deque[float] = deque(maxlen=max(windows))  # y - expected
         self._residuals: deque[float] = deque(maxlen=OFFSET + max(windows))  # y - profile
-        self._means: dict[int, deque[float]] = {w: deque(maxlen=keep) for w in windows}
+        self._means = {w: _SortedWindow(keep) for w in windows}
         self._scale = {w: 1.0 / math.sqrt(w) for w in windows}
         self._maxima: dict[int, deque[float]] = {w: deque(maxlen=MAXIMA_DAYS) for w in windows}
         self._gumbel: dict[int, tuple[float, float] | None] = {w: None for w in windows}
@@ -157,7 +157,7 @@ class Surprise:
                 self._gumbel[w] = _gumbel_fit(self._maxima[w])
         if self.seen % RESCALE == 0:
             for w in self.windows:
-                self._scale[w] = _robust_scale(self._means[w], 1.0 / math.sqrt(w))
+                self._scale[w] = _robust_scale(self._means[w].ordered, 1.0 / math.sqrt(w))
         return best
 
 
@@ -173,15 +173,29 @@ def rarity(score: float) -> str:
     return "rarer than once in two years"
 
 
-def _robust_scale(values: deque[float], floor: float) -> float:
+class _SortedWindow:
+    """The last ``size`` values, also kept in order: a window's median is read every hour over
+    a week of buckets, and keeping the order costs less than sorting each time."""
+
+    def __init__(self, size: int) -> None:
+        self._recent: deque[float] = deque(maxlen=size)
+        self.ordered: list[float] = []
+
+    def append(self, value: float) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            del self.ordered[bisect_left(self.ordered, self._recent[0])]
+        self._recent.append(value)
+        insort(self.ordered, value)
+
+
+def _robust_scale(ordered: list[float], floor: float) -> float:
     """1.4826 × the median absolute deviation from the median (the normal sigma), or ``floor``.
 
-    The median deviation is found by bisection over the sorted values (counting those within
-    ``centre ± d`` with two binary searches) instead of sorting the deviations: this runs for
-    every window every hour over a week of buckets."""
-    if not values:
+    ``ordered`` are the values in ascending order.  The median deviation is found by bisection
+    over them (counting those within ``centre ± d`` with two binary searches) instead of sorting
+    the deviations: this runs for every window every hour over a week of buckets."""
+    if not ordered:
         return floor
-    ordered = sorted(values)
     centre = ordered[len(ordered) // 2]
     wanted = len(ordered) // 2 + 1
     low, high = 0.0, max(centre - ordered[0], ordered[-1] - centre)
