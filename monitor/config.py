@@ -321,6 +321,17 @@ class ServiceConfig(Section):
         return None if self.health is None else address(self.health)
 
 
+class ConsoleConfig(Section):
+    """The web console ``brandmon run`` serves (``monitor.console``); off without this section.
+
+    Login takes the team's token from the environment variable ``token_env``, never from this
+    file."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8790, ge=1, le=65535)
+    token_env: EnvName = "BRANDMON_CONSOLE_TOKEN"
+
+
 class NetworkConfig(Section):
     """Where sources may connect.  Feed and API URLs come from users; by default none may
     reach a loopback, private or link-local address (directly or by redirect)."""
@@ -357,6 +368,7 @@ class Config(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    console: ConsoleConfig | None = None
 
     def alert_secrets(self) -> list[tuple[str, str]]:
         """``(key path, variable name)`` of every secret the ``[alerts]`` sections use."""

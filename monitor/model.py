@@ -158,6 +158,24 @@ class MentionLabel(SQLModel, table=True):
     labelled_at: datetime = Field(default_factory=utcnow)
 
 
+class MentionState(SQLModel, table=True):
+    """Where a mention stands in the team's queue (the web console): who took it on, and
+    whether it was dealt with.  One per mention, written only once someone acts on it."""
+
+    mention_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("mention.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    assigned_to: str | None = Field(default=None, max_length=100)
+    done_by: str | None = Field(default=None, max_length=100)
+    done_at: datetime | None = None
+    """When it was marked done; None while it is still to do."""
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledText:
     """A labelled mention's text, as training reads it."""

@@ -390,6 +390,7 @@ class Daemon:
             server.start()
             self._endpoints.append(server)
         self._start_slack_actions()
+        self._start_console()
 
     def _start_slack_actions(self) -> None:
         """Answer Slack's button clicks, when ``[alerts.slack] interactivity`` is set."""
@@ -411,6 +412,22 @@ class Daemon:
             return
         server.start()
         log.info("slack buttons answered url=http://%s:%d%s", *server.address, ACTIONS_PATH)
+        self._endpoints.append(server)
+
+    def _start_console(self) -> None:
+        """Serve the web console, when ``[console]`` is set; one that cannot open is logged."""
+        console = self.config.console
+        if console is None:
+            return
+        # imported only when configured: its pages load jinja2, matplotlib and the scorer
+        from monitor.console import ConsoleServer, Pages
+
+        try:
+            server = ConsoleServer(console, Pages(self.config, self.storage))
+        except (ValueError, OSError) as exc:
+            log.error("web console not served on %s:%d: %s", console.bind, console.port, exc)
+            return
+        server.start()
         self._endpoints.append(server)
 
     def _stop_push(self) -> None:

@@ -73,6 +73,8 @@ class Request:
     client: str
     """The peer's address."""
     body: bytes = b""
+    query: str = ""
+    """The query string, undecoded (without the ``?``)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,11 @@ class _App:
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         request = Request(
-            scope["method"], scope["path"], headers, (scope.get("client") or ("",))[0]
+            scope["method"],
+            scope["path"],
+            headers,
+            (scope.get("client") or ("",))[0],
+            query=scope.get("query_string", b"").decode("latin-1"),
         )
         refusal = self._endpoint.check(request)
         if refusal is not None:

@@ -45,11 +45,13 @@ from monitor.model import (
     AlertOutbox,
     Cursor,
     Incident,
+    IncidentAck,
     LabelledText,
     Lease,
     Mention,
     MentionLabel,
     MentionRow,
+    MentionState,
     SourceState,
     utcnow,
 )
@@ -466,9 +468,8 @@ class Storage:
                 )
                 # SQLite does not enforce foreign keys: a label left behind would label
                 # whichever mention is given its id next.
-                session.execute(
-                    delete(MentionLabel).where(col(MentionLabel.mention_id).in_(oldest))
-                )
+                for table in (MentionLabel, MentionState):
+                    session.execute(delete(table).where(col(table.mention_id).in_(oldest)))
                 result = session.execute(delete(Mention).where(col(Mention.id).in_(oldest)))
                 session.commit()
             deleted += result.rowcount
@@ -658,6 +659,109 @@ class Storage:
                 self._release_in(session, *release)
             session.commit()
             return state
+
+    # The web console's reads, and the team's queue (``MentionState``).
+
+    def recent_incidents(self, limit: int = 100) -> list[Incident]:
+        """Every brand's incidents, the open ones first, then the latest started."""
+        query = (
+            select(Incident)
+            .order_by(col(Incident.resolved_at).is_not(None), col(Incident.started_at).desc())
+            .limit(limit)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def incident(self, incident_id: int) -> tuple[Incident, IncidentAck | None] | None:
+        """One incident and what the team said about it from Slack, or None."""
+        with self.session() as session:
+            incident = session.get(Incident, incident_id)
+            return None if incident is None else (incident, session.get(IncidentAck, incident_id))
+
+    def mentions_by_id(self, ids: Sequence[int]) -> list[Mention]:
+        """The stored mentions among ``ids``, in the order of ``ids``."""
+        with self.session() as session:
+            query = select(Mention).where(col(Mention.id).in_(ids))
+            found = {mention.id: mention for mention in session.scalars(query)}
+        return [found[i] for i in ids if i in found]
+
+    def mention_label(self, mention_id: int) -> MentionLabel | None:
+        with self.session() as session:
+            return session.get(MentionLabel, mention_id)
+
+    def find_mentions(
+        self,
+        *,
+        text: str = "",
+        author: str = "",
+        brand: str = "",
+        source: str = "",
+        language: str = "",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        queue: bool = False,
+        limit: int = 100,
+    ) -> list[Mention]:
+        """Mentions whose text and author contain ``text`` and ``author`` (ignoring case), of
+        ``brand``, ``source`` and ``language`` where given, published in [start, end), newest
+        first.  With ``queue``: only triaged mentions not marked done, P1 first."""
+        query = select(Mention)
+        for column, wanted in ((Mention.text, text), (Mention.author, author)):
+            if wanted:
+                query = query.where(func.lower(column).contains(wanted.lower(), autoescape=True))
+        for column, wanted in (
+            (Mention.brand, brand),
+            (Mention.source, source),
+            (Mention.language, language),
+        ):
+            if wanted:
+                query = query.where(column == wanted)
+        if start is not None:
+            query = query.where(Mention.published_at >= start)
+        if end is not None:
+            query = query.where(Mention.published_at < end)
+        newest = (col(Mention.published_at).desc(), col(Mention.id).desc())
+        if queue:
+            done = select(MentionState.mention_id).where(col(MentionState.done_at).is_not(None))
+            query = query.where(
+                col(Mention.priority).is_not(None), col(Mention.id).not_in(done)
+            ).order_by(col(Mention.priority), *newest)
+        else:
+            query = query.order_by(*newest)
+        with self.session() as session:
+            return list(session.scalars(query.limit(limit)))
+
+    def mention_states(self, ids: Sequence[int]) -> dict[int, MentionState]:
+        query = select(MentionState).where(col(MentionState.mention_id).in_(ids))
+        with self.session() as session:
+            return {state.mention_id: state for state in session.scalars(query)}
+
+    def set_mention_state(
+        self,
+        mention_id: int,
+        *,
+        assigned_to: str | None = None,
+        done_by: str | None = None,
+    ) -> None:
+        """Assign a mention to someone, or mark it done by someone (the other field is kept);
+        ``UnknownMention`` for an id no stored mention has."""
+        values: dict[str, Any] = {}
+        if assigned_to is not None:
+            values["assigned_to"] = assigned_to
+        if done_by is not None:
+            values.update(done_by=done_by, done_at=utcnow())
+        for name in ("assigned_to", "done_by"):
+            if len(values.get(name) or "") > _LABELLER_CHARS:
+                raise ValueError(f"a name is longer than {_LABELLER_CHARS} characters")
+        insert = self._dialect_insert(MentionState).values(mention_id=mention_id, **values)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["mention_id"], set_={name: insert.excluded[name] for name in values}
+        )
+        with self.session() as session:
+            if session.scalar(select(Mention.id).where(Mention.id == mention_id)) is None:
+                raise UnknownMention(mention_id)
+            session.execute(upsert)
+            session.commit()
 
 
 _MENTION_COLUMNS = [column.name for column in Mention.__table__.columns if column.name != "id"]

@@ -65,6 +65,7 @@ LAYERS: dict[str, int] = {
     "monitor.service": APP,
     "monitor.scheduler": APP,
     "monitor.demo": APP,
+    "monitor.console": APP,  # the web console, served by the daemon
     "monitor.cli": APP,
 }
 """A module's layer is its own entry, else its nearest enclosing package's."""
