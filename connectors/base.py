@@ -29,16 +29,33 @@ class PollResult:
     """Seconds the source asked to be left alone (its rate-limit window is spent)."""
 
 
+REFUSAL_BYTES = 64_000
+"""How much of a refusal's body (an HTTP 4xx or 5xx) is kept for the connector to read."""
+
+
 class SourceError(Exception):
     """A poll failed.  ``kind`` is a short machine-readable reason used in logs and metrics:
     ``timeout``, ``connect``, ``http_429``, ``http_5xx``, ``http_4xx``, ``too_large``,
     ``malformed``, ``redirect``, ``blocked`` (a non-public address) or ``auth``.
-    ``retry_after`` (seconds) is set when the server said when to come back."""
+    ``retry_after`` (seconds) is set when the server said when to come back.  An HTTP refusal
+    keeps its ``status`` and the first ``REFUSAL_BYTES`` of its body, which some APIs say why in
+    (a ``retry_after`` in Telegram's JSON, an ``error_code`` in Weibo's, a ``reason`` in
+    Google's); the body may quote the request, so it is for reading, never for logging."""
 
-    def __init__(self, kind: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        body: bytes = b"",
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+        self.status = status
+        self.body = body
 
 
 class Connector(Protocol):

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import SourceError
+from connectors.base import REFUSAL_BYTES, SourceError
 from monitor.http import USER_AGENT, parse_retry_after, redact_url
 
 
@@ -137,7 +137,13 @@ async def _get(
     max_bytes: int,
 ) -> Fetched:
     async with client.stream("GET", url, params=params, headers=headers) as response:
-        _check_status(response, where)
+        refusal = b""
+        if response.status_code >= 400:
+            async for chunk in response.aiter_bytes():
+                refusal += chunk
+                if len(refusal) >= REFUSAL_BYTES:
+                    break
+        _check_status(response, where, refusal[:REFUSAL_BYTES])
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise _too_large(where, max_bytes)
@@ -149,7 +155,9 @@ async def _get(
         return Fetched(response.status_code, response.headers, bytes(body), str(response.url))
 
 
-def _check_status(response: httpx.Response, where: str) -> None:
+def _check_status(response: httpx.Response, where: str, refusal: bytes = b"") -> None:
+    """Raise ``SourceError`` for an answer that is not a success (``refusal``: the first bytes
+    of its body, kept on the error for the connector to read)."""
     status = response.status_code
     if status < 300 or status == 304:
         return
@@ -163,7 +171,7 @@ def _check_status(response: httpx.Response, where: str) -> None:
     if retry_after is None and status == 429:
         retry_after = until_reset(response.headers)
     kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
-    raise SourceError(kind, message, retry_after=retry_after)
+    raise SourceError(kind, message, retry_after=retry_after, status=status, body=refusal)
 
 
 def _too_large(where: str, max_bytes: int) -> SourceError:

@@ -59,6 +59,16 @@ def malformed(url: str, expected: str) -> SourceError:
     return SourceError("malformed", f"{redact_url(url)} did not return {expected}")
 
 
+def refusal(error: SourceError) -> Json:
+    """The JSON object an API sent with a refusal (``error.body``), which some APIs say why in;
+    empty when the body is none, cut short or not an object."""
+    try:
+        found = json.loads(error.body)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 class _TextExtractor(HTMLParser):
     # Tags that separate words: "<p>one</p><p>two</p>" is "one two", "<b>Acme</b>'s" is "Acme's".
     _BLOCKS = frozenset(

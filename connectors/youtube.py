@@ -19,8 +19,7 @@ interval whose share is smaller); what is left pays for comment threads, one uni
 
 Refusals.  The API wants its key in the query string; the HTTP layer strips query strings from
 every error message, so the key never reaches a log.  Google says why it refused a request
-(400 or 403) in the body's ``error.errors[].reason``, which the HTTP layer does not hand over,
-so the refused request is made once more to read it:
+(400 or 403) in the body's ``error.errors[].reason``, which the HTTP layer keeps on the error:
 
 - ``quotaExceeded``: the day's quota is spent.  The poll rests until it renews (``retry_after``);
   if it happens while reading comments, the videos already found are kept and the poll asks
@@ -35,11 +34,8 @@ so the refused request is made once more to read it:
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
-import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 from urllib.parse import urlencode
@@ -50,7 +46,16 @@ from pydantic import Field, model_validator
 
 from connectors.base import PollResult, SourceError
 from connectors.http import fetch_json
-from connectors.payload import Json, count, html_to_text, obj, objects, parse_time, string
+from connectors.payload import (
+    Json,
+    count,
+    html_to_text,
+    obj,
+    objects,
+    parse_time,
+    refusal,
+    string,
+)
 from monitor.config import Duration, EnvName, HttpUrl, Query, SourceBase
 from monitor.http import redact_url
 from monitor.model import Cursor, RawMention, utcnow
@@ -65,8 +70,6 @@ FIXED_UNITS = UNITS["search"] + UNITS["videos"] + UNITS["channels"]
 covers it)."""
 QUOTA_DAY = ZoneInfo("America/Los_Angeles")
 """YouTube's quota day runs from midnight to midnight Pacific time."""
-REASON_BYTES = 64_000
-REASON_DEADLINE = 30.0
 RATE_LIMITS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 CAUSES = {
     "keyInvalid": "the API key is not valid",
@@ -224,7 +227,7 @@ class YouTubeConnector:
         try:
             body = await fetch_json(client, url, params=query)
         except SourceError as error:
-            raise await _explained(error, client, url, query) from None
+            raise _explained(error) from None
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise SourceError(
@@ -315,15 +318,13 @@ class YouTubeConnector:
         )
 
 
-async def _explained(
-    error: SourceError, client: httpx.AsyncClient, url: str, params: dict[str, str]
-) -> SourceError:
+def _explained(error: SourceError) -> SourceError:
     """``error`` told by the reason Google gives for a refusal (400, 403); see the module's
     docstring.  Other errors, and a 400 that is not about the key, are returned as they are."""
-    status = _status(error)
+    status = error.status if error.kind == "http_4xx" else None
     if status not in (400, 403):
         return error
-    reasons = await _reasons(client, url, params)
+    reasons = _reasons(refusal(error))
     given = f"{error} ({', '.join(reasons) or 'no reason given'})"
     if "quotaExceeded" in reasons:
         return SourceError(
@@ -343,27 +344,11 @@ async def _explained(
     return SourceError("auth", f"{given}: {cause or UNKNOWN_CAUSE}")
 
 
-async def _reasons(client: httpx.AsyncClient, url: str, params: dict[str, str]) -> list[str]:
+def _reasons(refusal: Json) -> list[str]:
     """Why Google refused a request, most specific first: the ``reason`` of each entry of the
     refusal's ``error.details`` (where newer responses name it, ``API_KEY_INVALID``) and
-    ``error.errors`` (``keyInvalid``, or a generic ``forbidden``), read by asking again; empty
-    when the answer is not a readable refusal.  The body is capped and the exchange bounded."""
-    try:
-        async with (
-            asyncio.timeout(REASON_DEADLINE),
-            client.stream("GET", url, params=params) as response,
-        ):
-            if response.status_code < 400:
-                return []
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > REASON_BYTES:
-                    return []
-        refusal = json.loads(body)
-    except (httpx.HTTPError, SourceError, TimeoutError, ValueError):
-        return []
-    error = obj(refusal, "error") if isinstance(refusal, dict) else {}
+    ``error.errors`` (``keyInvalid``, or a generic ``forbidden``)."""
+    error = obj(refusal, "error")
     reasons: list[str] = []
     for key in ("details", "errors"):
         if objects(entries := error.get(key)):
@@ -377,12 +362,6 @@ def until_quota_renews(now: datetime | None = None) -> float:
     local = (now or utcnow()).astimezone(QUOTA_DAY)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=QUOTA_DAY)
     return (midnight.astimezone(UTC) - local.astimezone(UTC)).total_seconds() + 60
-
-
-def _status(error: SourceError) -> int | None:
-    """The HTTP status of an ``http_4xx`` error (``SourceError`` has no field for it)."""
-    found = re.match(r"HTTP (\d{3}) ", str(error)) if error.kind == "http_4xx" else None
-    return int(found[1]) if found else None
 
 
 def _iso(moment: datetime) -> str:

@@ -19,8 +19,13 @@ CONNECTORS: dict[str, str] = {
     "hackernews": "connectors.hackernews:HackerNewsConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
     "bluesky": "connectors.bluesky:BlueskyConnector",
+    "discourse": "connectors.discourse:DiscourseConnector",
+    "telegram": "connectors.telegram:TelegramConnector",
+    "weibo": "connectors.weibo:WeiboConnector",
     "youtube": "connectors.youtube:YouTubeConnector",
     "x": "connectors.x:XConnector",
+    "facebook_page": "connectors.facebook_page:FacebookPageConnector",
+    "instagram": "connectors.instagram:InstagramConnector",
 }
 """Polled source type -> ``module:ConnectorClass``."""
 

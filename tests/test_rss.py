@@ -14,7 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connectors.base import PollResult, SourceError
+from connectors.base import REFUSAL_BYTES, PollResult, SourceError
 from connectors.http import Fetched, fetch, make_client
 from connectors.rss import RssConnector, RssSource, html_to_text
 from monitor import __version__
@@ -357,3 +357,21 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_refusal_keeps_its_status_and_the_head_of_its_body(httpserver: HTTPServer) -> None:
+    """APIs say why they refused in the body: the error carries it, capped, in one request."""
+    reason = b'{"error": "slow down", "retry_in": 60}'
+    httpserver.expect_request("/small").respond_with_data(reason, status=429)
+    httpserver.expect_request("/huge").respond_with_data(b"x" * 10_000_000, status=503)
+
+    async def refused(path: str) -> SourceError:
+        async with make_client(timeout=5.0) as client:
+            with pytest.raises(SourceError) as caught:
+                await fetch(client, httpserver.url_for(path), max_bytes=1_000)
+        return caught.value
+
+    small, huge = asyncio.run(refused("/small")), asyncio.run(refused("/huge"))
+    assert (small.kind, small.status, small.body) == ("http_429", 429, reason)
+    assert (huge.kind, huge.status, len(huge.body)) == ("http_5xx", 503, REFUSAL_BYTES)
+    assert len(httpserver.log) == 2

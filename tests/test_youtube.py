@@ -251,8 +251,8 @@ def test_comments_disabled_since_they_were_counted_skip_that_video_only(
         f"yt:{v}" for v in (REVIEW, ANKLE, UNBOXING, GONE)
     ]
     assert result.rest is None
-    # Asked once more to read why: commentsDisabled.
-    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [REVIEW, REVIEW]
+    # Why (commentsDisabled) is read from the refusal itself: one request.
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [REVIEW]
 
 
 # --- the quota budget --------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_quota_exceeded_rests_until_midnight_pacific_time(
     assert f"HTTP 403 from {httpserver.url_for(f'{API}/{endpoint}')} (quotaExceeded)" in str(error)
     assert "quota of the key's project is spent for today" in str(error)
     assert "key=" not in str(error)
-    assert len(requests(httpserver, endpoint)) == 2  # asked once more to read why
+    assert len(requests(httpserver, endpoint)) == 1  # why is read from the refusal itself
 
 
 def test_quota_exceeded_while_reading_comments_keeps_the_videos(
@@ -341,7 +341,7 @@ def test_quota_exceeded_while_reading_comments_keeps_the_videos(
     assert result.cursor == Cursor(cursor="2024-06-03T14:40:00Z")
     assert result.rest == UNTIL_MIDNIGHT_PACIFIC
     # No further comment thread is asked for once the quota is known to be spent.
-    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [BUSY[0]] * 2
+    assert [p["videoId"] for p in requests(httpserver, "commentThreads")] == [BUSY[0]]
     [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert f"videos={','.join(BUSY)}" in warning.getMessage()
 

@@ -62,6 +62,11 @@ SOURCE_WEIGHTS: Mapping[str, EngagementWeights] = MappingProxyType(
         # YouTube view counts run far above every other count and include autoplay and
         # embeds, so views are cheap; writing a comment takes more than a like.
         "youtube": EngagementWeights(replies=2.0, views=0.001),
+        # Discourse likes, Weibo likes (attitudes), reposts and comments: the defaults.  Telegram
+        # gives no counts: its messages' reach is what the chat's members see.
+        "discourse": DEFAULT_WEIGHTS,
+        "telegram": DEFAULT_WEIGHTS,
+        "weibo": DEFAULT_WEIGHTS,
         # Feeds, webhooks and JSONL imports carry whatever counts the sender had: defaults.
         "rss": DEFAULT_WEIGHTS,
         "webhook": DEFAULT_WEIGHTS,
