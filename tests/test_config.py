@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -169,3 +170,15 @@ def test_reading_a_config_imports_only_the_integrations_it_uses(tmp_path: Path) 
     assert "connectors.rss" in loaded
     assert not {f"connectors.{name}" for name in CONNECTORS if name != "rss"} & loaded
     assert not {name for name in loaded if name == "alerts" or name.startswith("alerts.")}
+
+
+def test_every_source_the_example_shows_commented_out_is_valid() -> None:
+    """Uncommenting an example source gives a valid config (the example does not rot)."""
+    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    blocks = re.findall(r"^# \[\[sources\]\]\n(?:# [^\n]*\n)+", example, flags=re.MULTILINE)
+    assert len(blocks) >= 5
+    brand = '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n'
+    for block in blocks:
+        source = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+        [parsed] = parse_config(brand + source, "config.example.toml").sources
+        assert parsed.type in CONNECTORS
