@@ -9,6 +9,7 @@ without stopping the other sources.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,9 +39,10 @@ class SourceError(Exception):
     ``timeout``, ``connect``, ``http_429``, ``http_5xx``, ``http_4xx``, ``too_large``,
     ``malformed``, ``redirect``, ``blocked`` (a non-public address) or ``auth``.
     ``retry_after`` (seconds) is set when the server said when to come back.  An HTTP refusal
-    keeps its ``status`` and the first ``REFUSAL_BYTES`` of its body, which some APIs say why in
-    (a ``retry_after`` in Telegram's JSON, an ``error_code`` in Weibo's, a ``reason`` in
-    Google's); the body may quote the request, so it is for reading, never for logging."""
+    keeps its ``status``, ``headers`` and the first ``REFUSAL_BYTES`` of its body, which some
+    APIs say why in (a ``retry_after`` in Telegram's JSON, an ``error_code`` in Weibo's, a
+    ``reason`` in Google's, usage in Meta's headers); the body may quote the request, so it is
+    for reading, never for logging."""
 
     def __init__(
         self,
@@ -49,12 +51,14 @@ class SourceError(Exception):
         *,
         retry_after: float | None = None,
         status: int | None = None,
+        headers: Mapping[str, str] | None = None,
         body: bytes = b"",
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
         self.status = status
+        self.headers: Mapping[str, str] = headers or {}
         self.body = body
 
 

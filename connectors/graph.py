@@ -43,7 +43,6 @@ Each message names the code, subcode, type and ``fbtrace_id``: what Meta's suppo
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -59,6 +58,7 @@ import httpx
 from pydantic import Field
 
 from connectors.base import SourceError
+from connectors.http import fetch
 from connectors.payload import HighWater, Json, obj, objects, parse_time, string
 from monitor.config import Duration, EnvName, HttpUrl, SourceBase
 from monitor.http import parse_retry_after, redact_url
@@ -108,7 +108,7 @@ class Listing:
     truncated: int | None = None
 
 
-def usage_rest(headers: httpx.Headers) -> float | None:
+def usage_rest(headers: Mapping[str, str]) -> float | None:
     """Seconds to rest before asking the Graph API again, from its usage headers; None while
     every limit is below ``HIGH_USAGE`` and no wait is estimated.  Unreadable headers are
     ignored (they are advice, not the answer)."""
@@ -145,7 +145,7 @@ def _number(value: Any) -> float | None:
 
 
 def graph_error(
-    status: int, headers: httpx.Headers, body: bytes, where: str, token: str
+    status: int, headers: Mapping[str, str], body: bytes, where: str, token: str
 ) -> SourceError:
     """The ``SourceError`` for a refused request (HTTP ``status``), told by the Graph error in
     ``body`` when there is one (see the module's docstring)."""
@@ -223,7 +223,20 @@ class Graph:
         """GET ``path`` (below the versioned base URL) and return its JSON object, or raise
         ``SourceError``.  Usage headers are read on every answer, refusals too."""
         url = f"{self.base_url}/{path.lstrip('/')}"
-        status, headers, body = await self._exchange(url, {**params, **self._proof})
+        try:
+            answer = await fetch(
+                self.client,
+                url,
+                params={**params, **self._proof},
+                headers={"Authorization": f"Bearer {self._token}"},
+                max_bytes=MAX_BYTES,
+                deadline=DEADLINE,
+            )
+            status, headers, body = answer.status, answer.headers, answer.content
+        except SourceError as refused:  # the Graph API says why in the body and headers
+            if refused.status is None:
+                raise
+            status, headers, body = refused.status, refused.headers, refused.body
         if (rest := usage_rest(headers)) is not None:
             self.rest = max(self.rest or 0.0, rest)
         where = redact_url(url)
@@ -298,42 +311,6 @@ class Graph:
             missing,
         )
         return Listing(list(found.values()), truncated=missing)
-
-    async def _exchange(
-        self, url: str, params: Mapping[str, str]
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """One GET, its body read whatever the status (the Graph API says why it refused in
-        the body), capped at ``MAX_BYTES`` and bounded by ``DEADLINE``; failures to get an
-        answer at all are ``SourceError`` as in ``connectors.http.fetch``."""
-        where = redact_url(url)
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            async with (
-                asyncio.timeout(DEADLINE),
-                self.client.stream("GET", url, params=params, headers=headers) as response,
-            ):
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BYTES:
-                        raise SourceError("too_large", f"{where} sent more than {MAX_BYTES} bytes")
-                return response.status_code, response.headers, bytes(body)
-        except TimeoutError:
-            raise SourceError("timeout", f"{where} took longer than {DEADLINE:g}s") from None
-        except httpx.TimeoutException as exc:
-            raise SourceError("timeout", f"{where} timed out ({type(exc).__name__})") from None
-        except httpx.TooManyRedirects:
-            raise SourceError("redirect", f"{where} redirected too many times") from None
-        except httpx.UnsupportedProtocol:
-            raise SourceError("redirect", f"{where} redirected to a non-HTTP URL") from None
-        except httpx.DecodingError:
-            raise SourceError("malformed", f"{where} sent a body that cannot be decoded") from None
-        except httpx.TransportError as exc:
-            # A socket error ("Connection refused") is safe to show; others may quote a URL.
-            reason = str(exc) if isinstance(exc, httpx.NetworkError) and str(exc) else None
-            raise SourceError(
-                "connect", f"cannot fetch {where}: {reason or type(exc).__name__}"
-            ) from None
 
 
 def next_query(body: Json, params: Mapping[str, str]) -> dict[str, str] | None:

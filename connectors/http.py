@@ -171,7 +171,14 @@ def _check_status(response: httpx.Response, where: str, refusal: bytes = b"") ->
     if retry_after is None and status == 429:
         retry_after = until_reset(response.headers)
     kind = "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
-    raise SourceError(kind, message, retry_after=retry_after, status=status, body=refusal)
+    raise SourceError(
+        kind,
+        message,
+        retry_after=retry_after,
+        status=status,
+        headers=response.headers,
+        body=refusal,
+    )
 
 
 def _too_large(where: str, max_bytes: int) -> SourceError:
