@@ -6,7 +6,6 @@ id, time and blurb, and the stand-in pages them 50 at a time as Discourse does.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -15,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.base import PollResult, SourceError
 from connectors.discourse import DiscourseConnector, DiscourseSource
-from connectors.http import make_client
 from monitor.config import ConfigError, parse_config
 from monitor.model import Cursor
 
@@ -50,18 +49,11 @@ def connector(server: HTTPServer, **options: object) -> DiscourseConnector:
 
 
 def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) -> PollResult:
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await connector(server, **options).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(connector(server, **options), cursor)
 
 
 def poll_error(server: HTTPServer, **options: object) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, **options)
-    assert API_KEY not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(server, **options), API_KEY)
 
 
 def serve_fixture(server: HTTPServer) -> None:

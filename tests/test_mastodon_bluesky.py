@@ -6,7 +6,6 @@ its id, time, author and text, so every page is shaped as the service sends it.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -17,12 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes.sources import poll_once
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from connectors.base import Connector, PollResult, SourceError
+from connectors.base import SourceError
 from connectors.bluesky import FOLLOWERS_TTL, BlueskyConnector, BlueskySource, FollowerCache
-from connectors.http import make_client, slow_down, until_reset
+from connectors.http import slow_down, until_reset
 from connectors.mastodon import MastodonConnector, MastodonSource
 from connectors.payload import HighWater
 from monitor.model import Cursor
@@ -36,14 +36,6 @@ PROFILES = "/xrpc/app.bsky.actor.getProfiles"
 BSKY_QUERY = {"q": "skyways", "sort": "latest", "limit": "100"}
 NEWEST_INDEXED = datetime(2024, 11, 24, 9, 30, 2, 456000, tzinfo=UTC)  # of bluesky/search.json
 DANA = "at://did:plc:abc123/app.bsky.feed.post/3lbqz2xk7ss2a"
-
-
-def run(connector: Connector, cursor: Cursor | None = None) -> PollResult:
-    async def go() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await connector.poll(client, cursor or Cursor())
-
-    return asyncio.run(go())
 
 
 def load(name: str) -> Any:
@@ -116,7 +108,7 @@ def serve_tag_pages(
 def test_mastodon_hashtag_statuses_become_mentions(httpserver: HTTPServer) -> None:
     statuses = load("mastodon/tag.json")
     httpserver.expect_request(TAG, query_string={"limit": "40"}).respond_with_json(statuses)
-    first = run(mastodon(httpserver))
+    first = poll_once(mastodon(httpserver))
     mia, anna = first.mentions
     assert mia.text == "Third power cut this week #Gridline, still no answer from support & no ETA"
     assert (mia.author, mia.author_followers, mia.likes, mia.reposts, mia.replies) == (
@@ -137,18 +129,18 @@ def test_mastodon_hashtag_statuses_become_mentions(httpserver: HTTPServer) -> No
     httpserver.expect_request(
         TAG, query_string={"limit": "40", "since_id": str(NEWEST_STATUS)}
     ).respond_with_json([])
-    assert run(mastodon(httpserver), first.cursor).mentions == []
+    assert poll_once(mastodon(httpserver), first.cursor).mentions == []
 
 
 def test_mastodon_hashtag_timeline_pages_back_through_a_burst(httpserver: HTTPServer) -> None:
     httpserver.expect_request(TAG, query_string={"limit": "40"}).respond_with_json(
         load("mastodon/tag.json")
     )
-    first = run(mastodon(httpserver))
+    first = poll_once(mastodon(httpserver))
     burst = status_burst(90)
     httpserver.clear()
     serve_tag_pages(httpserver, burst)
-    second = run(mastodon(httpserver), first.cursor)
+    second = poll_once(mastodon(httpserver), first.cursor)
     assert [m.url for m in second.mentions] == [s["url"] for s in burst]
     assert (second.truncated, second.rest) == (None, None)
     assert len(httpserver.log) == 3  # 40, 40 and 10: the last page has no rel="next"
@@ -163,7 +155,7 @@ def test_mastodon_max_pages_cuts_a_poll_short(
     burst = status_burst(90)
     serve_tag_pages(httpserver, burst)
     with caplog.at_level(logging.WARNING):
-        result = run(
+        result = poll_once(
             mastodon(httpserver, max_pages=2), mastodon_cursor(**{"tag:gridline": NEWEST_STATUS})
         )
     assert len(result.mentions) == 80 and result.truncated == 40
@@ -183,7 +175,7 @@ def test_mastodon_rate_limit_window_stops_the_poll_and_the_other_feeds(
     serve_tag_pages(httpserver, status_burst(90), headers=spent)
     cursor = mastodon_cursor(**{"tag:gridline": NEWEST_STATUS, "search": 5})
     options = {"query": "gridline", "token_env": "TEST_MASTODON_TOKEN"}
-    result = run(mastodon(httpserver, **options), cursor)
+    result = poll_once(mastodon(httpserver, **options), cursor)
     assert len(result.mentions) == 40 and result.truncated == 40
     assert result.rest == pytest.approx(121, abs=2)  # until the reset, plus a second
     assert [entry[0].path for entry in httpserver.log] == [TAG]  # the search waits its turn
@@ -209,7 +201,7 @@ def test_mastodon_search_reads_every_ranked_result_after_the_stored_id(
         ).respond_with_json(
             {"accounts": [], "statuses": ranked[offset : offset + 40], "hashtags": []}
         )
-    result = run(mastodon(httpserver, **options), mastodon_cursor(search=NEWEST_STATUS))
+    result = poll_once(mastodon(httpserver, **options), mastodon_cursor(search=NEWEST_STATUS))
     assert sorted(m.url for m in result.mentions) == sorted(s["url"] for s in burst)
     assert len(httpserver.log) == 3 and result.truncated is None
     assert json.loads(result.cursor.cursor or "") == {"search": NEWEST_STATUS + 85 * 65536}
@@ -221,7 +213,7 @@ def test_mastodon_search_needs_and_sends_the_token(
     options = {"hashtags": [], "query": "gridline", "token_env": "TEST_MASTODON_TOKEN"}
     monkeypatch.delenv("TEST_MASTODON_TOKEN", raising=False)
     with pytest.raises(SourceError) as missing:
-        run(mastodon(httpserver, **options))
+        poll_once(mastodon(httpserver, **options))
     assert missing.value.kind == "auth" and "TEST_MASTODON_TOKEN" in str(missing.value)
     monkeypatch.setenv("TEST_MASTODON_TOKEN", TOKEN)
     statuses = load("mastodon/tag.json")
@@ -230,7 +222,7 @@ def test_mastodon_search_needs_and_sends_the_token(
         headers={"Authorization": f"Bearer {TOKEN}"},
         query_string={"q": "gridline", "type": "statuses", "resolve": "false", "limit": "40"},
     ).respond_with_json({"accounts": [], "statuses": statuses[:1], "hashtags": []})
-    assert [m.author for m in run(mastodon(httpserver, **options)).mentions] == ["@mia"]
+    assert [m.author for m in poll_once(mastodon(httpserver, **options)).mentions] == ["@mia"]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +243,7 @@ def test_mastodon_search_needs_and_sends_the_token(
 def test_mastodon_failures_are_clear_errors(httpserver: HTTPServer, respond, kind: str) -> None:  # type: ignore[no-untyped-def]
     respond(httpserver.expect_request(TAG))
     with pytest.raises(SourceError) as error:
-        run(mastodon(httpserver))
+        poll_once(mastodon(httpserver))
     assert error.value.kind == kind
 
 
@@ -325,7 +317,7 @@ def test_bluesky_posts_become_mentions_and_are_not_reported_twice(httpserver: HT
     body = load("bluesky/search.json")
     httpserver.expect_request(SEARCH, query_string=BSKY_QUERY).respond_with_json(body)
     profiles = ProfilesService(httpserver)
-    first = run(bluesky(httpserver))
+    first = poll_once(bluesky(httpserver))
     dana, ola = first.mentions
     assert dana.url == "https://bsky.app/profile/dana.bsky.social/post/3lbqz2xk7ss2a"
     assert (dana.author, dana.author_followers, dana.likes, dana.reposts, dana.replies) == (
@@ -351,7 +343,7 @@ def test_bluesky_posts_become_mentions_and_are_not_reported_twice(httpserver: HT
         SEARCH, query_string=BSKY_QUERY | {"since": "2024-11-24T09:30:02.456000Z"}
     ).respond_with_json({"hitsTotal": 2, "posts": [newer, body["posts"][0]]})
     ProfilesService(httpserver)
-    again = run(bluesky(httpserver), first.cursor)
+    again = poll_once(bluesky(httpserver), first.cursor)
     assert [m.external_id for m in again.mentions] == [
         "at://did:plc:def456/app.bsky.feed.post/3new"
     ]
@@ -365,12 +357,12 @@ def test_bluesky_pages_back_through_a_burst_and_looks_up_followers_in_batches(
         load("bluesky/search.json")
     )
     profiles = ProfilesService(httpserver)
-    first = run(connector)
+    first = poll_once(connector)
     burst = post_burst(150, authors=30)
     httpserver.clear()
     total = serve_bluesky_pages(httpserver, burst)
     profiles = ProfilesService(httpserver)
-    second = run(connector, first.cursor)
+    second = poll_once(connector, first.cursor)
     assert [m.external_id for m in second.mentions] == [p["uri"] for p in burst]
     assert second.truncated is None and total == 151
     assert (
@@ -388,7 +380,7 @@ def test_bluesky_pages_back_through_a_burst_and_looks_up_followers_in_batches(
     httpserver.clear()
     httpserver.expect_request(SEARCH).respond_with_json({"hitsTotal": 4, "posts": newest})
     profiles = ProfilesService(httpserver)
-    third = run(connector, second.cursor)
+    third = poll_once(connector, second.cursor)
     assert len(third.mentions) == 3 and profiles.calls == []
     assert all(m.author_followers is not None for m in third.mentions)
     every = [m.external_id for poll in (first, second, third) for m in poll.mentions]
@@ -397,7 +389,7 @@ def test_bluesky_pages_back_through_a_burst_and_looks_up_followers_in_batches(
     # a day later they are asked for again
     started = time.monotonic()
     connector.followers.clock = lambda: started + FOLLOWERS_TTL
-    fourth = run(connector, second.cursor)
+    fourth = poll_once(connector, second.cursor)
     assert len(fourth.mentions) == 3 and [len(call) for call in profiles.calls] == [3]
 
 
@@ -408,7 +400,7 @@ def test_bluesky_max_pages_reports_what_hits_total_says_is_left(
     total = serve_bluesky_pages(httpserver, post_burst(150, authors=30))
     ProfilesService(httpserver)
     with caplog.at_level(logging.WARNING):
-        result = run(bluesky(httpserver, max_pages=1), mark)
+        result = poll_once(bluesky(httpserver, max_pages=1), mark)
     assert len(result.mentions) == 100 and result.truncated == total - 100 == 51
     assert any("missing=51" in r.getMessage() for r in caplog.records)
 
@@ -425,7 +417,7 @@ def test_bluesky_rate_limit_window_stops_paging_and_profile_lookups(
     }
     serve_bluesky_pages(httpserver, post_burst(150, authors=30), headers=spent)
     profiles = ProfilesService(httpserver)
-    result = run(bluesky(httpserver), mark)
+    result = poll_once(bluesky(httpserver), mark)
     assert len(result.mentions) == 100 and result.truncated == 51
     assert result.rest == pytest.approx(301, abs=2)
     assert profiles.calls == [] and all(m.author_followers is None for m in result.mentions)
@@ -439,7 +431,7 @@ def test_bluesky_keeps_posts_when_the_follower_lookup_fails(
         {"error": "InternalServerError", "message": "Internal Server Error"}, status=500
     )
     with caplog.at_level(logging.WARNING):
-        result = run(bluesky(httpserver))
+        result = poll_once(bluesky(httpserver))
     assert [m.author_followers for m in result.mentions] == [None, None]
     assert any("follower lookup failed" in r.getMessage() for r in caplog.records)
 
@@ -460,16 +452,16 @@ def test_bluesky_errors(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch)
         status=400,
     )
     with pytest.raises(SourceError) as bad:
-        run(bluesky(httpserver))
+        poll_once(bluesky(httpserver))
     assert bad.value.kind == "http_4xx"
     httpserver.clear()
     httpserver.expect_request(SEARCH).respond_with_json({"posts": "x"})
     with pytest.raises(SourceError) as shape:
-        run(bluesky(httpserver))
+        poll_once(bluesky(httpserver))
     assert shape.value.kind == "malformed"
     monkeypatch.delenv("TEST_BSKY_TOKEN", raising=False)
     with pytest.raises(SourceError) as auth:
-        run(bluesky(httpserver, token_env="TEST_BSKY_TOKEN"))
+        poll_once(bluesky(httpserver, token_env="TEST_BSKY_TOKEN"))
     assert auth.value.kind == "auth"
 
 

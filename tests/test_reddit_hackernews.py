@@ -6,7 +6,6 @@ id, time and title, so every page is shaped as the service sends it.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -14,31 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.sources import poll_once
 from pydantic import BaseModel, ValidationError
 from pytest_httpserver import HTTPServer
 
-from connectors.base import Connector, PollResult, SourceError
+from connectors.base import SourceError
 from connectors.bluesky import BlueskySource
 from connectors.hackernews import HackerNewsConnector, HackerNewsSource
-from connectors.http import make_client
 from connectors.mastodon import MastodonSource
 from connectors.payload import HighWater
 from connectors.reddit import RedditConnector, RedditSource
-from monitor.model import Cursor
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEARCH = {"q": "crestfield", "sort": "new", "limit": "100", "type": "link", "raw_json": "1"}
 NEWEST_REDDIT = 1732440000.0  # the newest post of reddit/search.json
 HN_SEARCH = {"query": "quillbox", "tags": "(story,comment)", "hitsPerPage": "100"}
 NEWEST_HN = 1732439700  # the newest hit of hackernews/search.json
-
-
-def run(connector: Connector, cursor: Cursor | None = None) -> PollResult:
-    async def go() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await connector.poll(client, cursor or Cursor())
-
-    return asyncio.run(go())
 
 
 def load(name: str) -> Any:
@@ -106,7 +96,7 @@ def test_reddit_posts_become_mentions_and_are_not_reported_twice(httpserver: HTT
     httpserver.expect_request(
         "/r/malaysia/search.json", query_string=SEARCH | {"restrict_sr": "1"}
     ).respond_with_json(body)
-    first = run(reddit(httpserver, subreddit="malaysia"))
+    first = poll_once(reddit(httpserver, subreddit="malaysia"))
     newest = first.mentions[0]
     assert [m.external_id for m in first.mentions] == ["1h2c01a", "1h2bz11", "1h2b9xk"]
     # the subreddit is kept as context; its subscribers are not the author's audience
@@ -128,7 +118,7 @@ def test_reddit_posts_become_mentions_and_are_not_reported_twice(httpserver: HTT
     body["data"]["children"] = reddit_burst(1) + body["data"]["children"]
     httpserver.clear()
     httpserver.expect_request("/r/malaysia/search.json").respond_with_json(body)
-    again = run(reddit(httpserver, subreddit="malaysia"), first.cursor)
+    again = poll_once(reddit(httpserver, subreddit="malaysia"), first.cursor)
     assert [m.external_id for m in again.mentions] == ["1h30001"]
 
 
@@ -138,13 +128,13 @@ def test_reddit_pages_back_through_a_burst_to_the_last_stored_post(
     httpserver.expect_request("/search.json", query_string=SEARCH).respond_with_json(
         load("reddit/search.json")
     )
-    first = run(reddit(httpserver))
+    first = poll_once(reddit(httpserver))
     assert len(first.mentions) == 3
     # 230 posts arrive before the next poll: three pages, the third reaching the stored post
     burst = reddit_burst(230)
     httpserver.clear()
     serve_reddit_burst(httpserver, burst)
-    second = run(reddit(httpserver), first.cursor)
+    second = poll_once(reddit(httpserver), first.cursor)
     assert [m.external_id for m in second.mentions] == [p["data"]["id"] for p in burst]
     assert (second.truncated, second.rest) == (None, None)
     assert len(httpserver.log) == 3  # the fourth page, after the stored post, is not asked for
@@ -152,7 +142,7 @@ def test_reddit_pages_back_through_a_burst_to_the_last_stored_post(
     # nothing new: the first page reaches the stored posts and the poll stops there
     httpserver.clear()
     serve_reddit_burst(httpserver, burst)
-    third = run(reddit(httpserver), second.cursor)
+    third = poll_once(reddit(httpserver), second.cursor)
     assert third.mentions == [] and len(httpserver.log) == 1
     every = [m.external_id for poll in (first, second, third) for m in poll.mentions]
     assert len(every) == len(set(every)) == 233
@@ -165,7 +155,7 @@ def test_reddit_max_pages_cuts_a_poll_short_and_says_so(
     burst = reddit_burst(230)
     serve_reddit_burst(httpserver, burst)
     with caplog.at_level(logging.WARNING):
-        result = run(reddit(httpserver, max_pages=2), mark)
+        result = poll_once(reddit(httpserver, max_pages=2), mark)
     assert len(result.mentions) == 200 and result.truncated == 100  # Reddit gives no total
     assert HighWater.load(result.cursor.cursor).newest == NEWEST_REDDIT + 230
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -176,14 +166,14 @@ def test_reddit_stops_paging_when_its_rate_limit_window_is_spent(httpserver: HTT
     mark = HighWater(NEWEST_REDDIT, frozenset({"1h2c01a"})).dump()
     spent = {"x-ratelimit-used": "100", "x-ratelimit-remaining": "0.0", "x-ratelimit-reset": "287"}
     serve_reddit_burst(httpserver, reddit_burst(230), headers=spent)
-    result = run(reddit(httpserver), mark)
+    result = poll_once(reddit(httpserver), mark)
     assert len(httpserver.log) == 1 and len(result.mentions) == 100
     assert (result.rest, result.truncated) == (288, 100)  # until the reset, in seconds
     # with requests left in the window, it pages on
     httpserver.clear()
     left = {"x-ratelimit-used": "3", "x-ratelimit-remaining": "97.0", "x-ratelimit-reset": "287"}
     serve_reddit_burst(httpserver, reddit_burst(230), headers=left)
-    result = run(reddit(httpserver), mark)
+    result = poll_once(reddit(httpserver), mark)
     assert len(result.mentions) == 230 and result.rest is None
 
 
@@ -192,7 +182,7 @@ def test_reddit_links_lose_their_tracking_parameters(httpserver: HTTPServer) -> 
     post = body["data"]["children"][0]["data"]
     post["permalink"] += "?ref=search_posts&utm_source=share&utm_medium=web2x&context=3"
     httpserver.expect_request("/search.json").respond_with_json(body)
-    [first, *_] = run(reddit(httpserver)).mentions
+    [first, *_] = poll_once(reddit(httpserver)).mentions
     assert first.url == (
         "https://www.reddit.com/r/malaysia/comments/1h2c01a/"
         "crestfield_delivery_is_getting_worse/?context=3"
@@ -220,7 +210,7 @@ def test_reddit_links_lose_their_tracking_parameters(httpserver: HTTPServer) -> 
 def test_reddit_failures_are_clear_errors(httpserver: HTTPServer, respond, kind: str) -> None:  # type: ignore[no-untyped-def]
     respond(httpserver.expect_request("/search.json"))
     with pytest.raises(SourceError) as error:
-        run(reddit(httpserver))
+        poll_once(reddit(httpserver))
     assert error.value.kind == kind
 
 
@@ -229,7 +219,7 @@ def test_reddit_rate_limit_rests(httpserver: HTTPServer) -> None:
         "Too Many Requests", status=429, headers={"Retry-After": "120"}
     )
     with pytest.raises(SourceError) as limited:
-        run(reddit(httpserver))
+        poll_once(reddit(httpserver))
     assert (limited.value.kind, limited.value.retry_after) == ("http_429", 120)
     httpserver.clear()
     # Reddit's own headers: seconds until the window resets
@@ -243,12 +233,12 @@ def test_reddit_rate_limit_rests(httpserver: HTTPServer) -> None:
         },
     )
     with pytest.raises(SourceError) as reset:
-        run(reddit(httpserver))
+        poll_once(reddit(httpserver))
     assert reset.value.retry_after == 288  # until the reset, not a fixed minute
     httpserver.clear()
     httpserver.expect_request("/search.json").respond_with_data("slow down", status=429)
     with pytest.raises(SourceError) as unspecified:
-        run(reddit(httpserver))
+        poll_once(reddit(httpserver))
     assert unspecified.value.retry_after == 60  # a minute, as Reddit asks keyless clients
 
 
@@ -313,7 +303,7 @@ def test_hacker_news_stories_and_comments(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/v1/search_by_date", query_string=HN_SEARCH).respond_with_json(
         hits
     )
-    first = run(hackernews(httpserver))
+    first = poll_once(hackernews(httpserver))
     comment, story, ask = first.mentions
     # a comment keeps the title and link of the story it answers
     assert comment.text == (
@@ -340,7 +330,7 @@ def test_hacker_news_stories_and_comments(httpserver: HTTPServer) -> None:
         "/api/v1/search_by_date",
         query_string=HN_SEARCH | {"numericFilters": f"created_at_i>={NEWEST_HN}"},
     ).respond_with_json(hn_page([newer, hits["hits"][0]], 0, 1, 2))
-    again = run(hackernews(httpserver), first.cursor)
+    again = poll_once(hackernews(httpserver), first.cursor)
     assert [m.text for m in again.mentions] == [
         "Quillbox fixed it, thanks\n— on “Ask HN: Is Quillbox worth it for a small team?” "
         "https://news.ycombinator.com/item?id=41230000"
@@ -351,11 +341,11 @@ def test_hacker_news_pages_back_through_a_burst(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/v1/search_by_date", query_string=HN_SEARCH).respond_with_json(
         load("hackernews/search.json")
     )
-    first = run(hackernews(httpserver))
+    first = poll_once(hackernews(httpserver))
     burst = hn_burst(250)
     httpserver.clear()
     serve_hn_burst(httpserver, burst)
-    second = run(hackernews(httpserver), first.cursor)
+    second = poll_once(hackernews(httpserver), first.cursor)
     # every hit once, though page 1 repeated the last hit of page 0
     assert [m.external_id for m in second.mentions] == [h["objectID"] for h in burst]
     assert second.truncated is None and len(httpserver.log) == 3
@@ -368,7 +358,7 @@ def test_hacker_news_max_pages_reports_what_nb_hits_says_is_left(
     mark = HighWater(NEWEST_HN, frozenset({"41234999"})).dump()
     total = serve_hn_burst(httpserver, hn_burst(250))
     with caplog.at_level(logging.WARNING):
-        result = run(hackernews(httpserver, max_pages=2), mark)
+        result = poll_once(hackernews(httpserver, max_pages=2), mark)
     assert len(result.mentions) == 199  # one hit was on both pages
     assert result.truncated == total - 200 == 51
     assert any("missing=51" in r.getMessage() for r in caplog.records)
@@ -377,5 +367,5 @@ def test_hacker_news_max_pages_reports_what_nb_hits_says_is_left(
 def test_hacker_news_wrong_shapes_are_malformed(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/v1/search_by_date").respond_with_json({"hits": [1, 2]})
     with pytest.raises(SourceError) as error:
-        run(hackernews(httpserver))
+        poll_once(hackernews(httpserver))
     assert error.value.kind == "malformed"

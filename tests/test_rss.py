@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -34,18 +35,11 @@ def poll(
     url: str, cursor: Cursor | None = None, *, max_bytes: int = 100_000, timeout: float = 5.0
 ) -> PollResult:
     connector = RssConnector(RssSource(name="feed", type="rss", url=url, max_bytes=max_bytes))
-
-    async def run() -> PollResult:
-        async with make_client(timeout=timeout) as client:
-            return await connector.poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(connector, cursor, timeout=timeout)
 
 
 def poll_error(url: str, *, max_bytes: int = 100_000, timeout: float = 5.0) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(url, max_bytes=max_bytes, timeout=timeout)
-    return caught.value
+    return refused(lambda: poll(url, max_bytes=max_bytes, timeout=timeout))
 
 
 def serve(server: HTTPServer, name: str, content_type: str = RSS, **headers: str) -> str:

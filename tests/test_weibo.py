@@ -6,7 +6,6 @@ The stand-in pages a feed as Weibo does: newest first, ``since_id`` and ``max_id
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -15,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import connectors.weibo
 from connectors.base import PollResult, SourceError
-from connectors.http import make_client
 from connectors.weibo import WeiboConnector, WeiboSource, weibo_time
 from monitor.config import ConfigError, parse_config
 from monitor.model import Cursor
@@ -47,19 +46,11 @@ def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) ->
     config = WeiboSource.model_validate(
         {"name": "weibo-crestfield", "type": "weibo", "base_url": server.url_for("/2")} | options
     )
-
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await WeiboConnector(config).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(WeiboConnector(config), cursor)
 
 
 def poll_error(server: HTTPServer, cursor: Cursor | None = None) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, cursor)
-    assert TOKEN not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(server, cursor), TOKEN)
 
 
 class Feed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -11,12 +10,12 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import connectors.x
 from connectors.base import PollResult, SourceError
-from connectors.http import make_client
 from connectors.x import XConnector, XSource
 from monitor.model import Cursor
 
@@ -60,19 +59,11 @@ def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) ->
         }
         | options
     )
-
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await XConnector(config).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(XConnector(config), cursor)
 
 
 def poll_error(server: HTTPServer, cursor: Cursor | None = None) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, cursor)
-    assert TOKEN not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(server, cursor), TOKEN)
 
 
 def serve(server: HTTPServer, name: str) -> None:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fakes.sources import poll_once, refused
 from pydantic import ValidationError
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import connectors.youtube
 from connectors.base import PollResult, SourceError
-from connectors.http import make_client
 from connectors.youtube import FIXED_UNITS, YouTubeConnector, YouTubeSource, until_quota_renews
 from monitor.model import Cursor
 from monitor.scheduler import backoff
@@ -57,19 +56,11 @@ def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) ->
         {"name": "yt", "type": "youtube", "query": "acme skates", "base_url": server.url_for(API)}
         | options
     )
-
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await YouTubeConnector(config).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(YouTubeConnector(config), cursor)
 
 
 def poll_error(server: HTTPServer, **options: object) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, **options)
-    assert KEY not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(server, **options), KEY)
 
 
 def respond(server: HTTPServer, endpoint: str, name: str, *, once: bool = False) -> None:
