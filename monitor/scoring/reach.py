@@ -62,6 +62,12 @@ SOURCE_WEIGHTS: Mapping[str, EngagementWeights] = MappingProxyType(
         # YouTube view counts run far above every other count and include autoplay and
         # embeds, so views are cheap; writing a comment takes more than a like.
         "youtube": EngagementWeights(replies=2.0, views=0.001),
+        # Reviews have no followers: everyone who opens the app or company page sees them.  A
+        # "helpful" vote (Play's thumbsUpCount, Trustpilot's numberOfLikes, as likes) is a reader
+        # who read it and agreed, worth several likes; the App Store feed gives no counts.
+        "app_store": DEFAULT_WEIGHTS,
+        "google_play": EngagementWeights(likes=3.0),
+        "trustpilot": EngagementWeights(likes=3.0),
         # Discourse likes, Weibo likes (attitudes), reposts and comments: the defaults.  Telegram
         # gives no counts: its messages' reach is what the chat's members see.
         "discourse": DEFAULT_WEIGHTS,
