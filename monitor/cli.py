@@ -640,6 +640,51 @@ def _change_outbox(
         out.print(f"{row.id}: {done} ({row.sink}, {row.brand}, {row.kind})", markup=False)
 
 
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(db_app, name="db", help="Show or upgrade the database schema's version.")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOption = None) -> None:
+    """Print the schema version of the database and this release's."""
+    from monitor import migrations
+    from monitor.storage import Storage
+
+    loaded = _config(config)
+    storage = Storage(loaded.storage.url)
+    try:
+        with storage.engine.connect() as connection:
+            found = migrations.current(connection)
+    finally:
+        storage.close()
+    out.print(f"database: {found or 'none (empty, or made before migrations)'}", markup=False)
+    out.print(f"this release: {migrations.head()}", markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Migrate the database to this release's schema.
+
+    brandmon run does it too, at start; this does it ahead of a deploy.
+    """
+    from monitor import migrations
+    from monitor.storage import Storage
+
+    loaded = _config(config)
+    storage = Storage(loaded.storage.url)
+    try:
+        with storage.engine.connect() as connection:
+            before = migrations.current(connection)
+        storage.create_schema()
+    finally:
+        storage.close()
+    after = migrations.head()
+    if before == after:
+        out.print(f"already at {after}", markup=False)
+    else:
+        out.print(f"upgraded from {before or 'none'} to {after}", markup=False)
+
+
 @app.command()
 def backtest(
     config: ConfigOption = None,

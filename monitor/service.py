@@ -69,3 +69,4 @@ def setup_logging(*, verbose: bool = False, form: str = "auto") -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl …" at every start

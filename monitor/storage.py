@@ -30,7 +30,6 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    inspect,
     or_,
     select,
     update,
@@ -38,8 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, create_engine
+from sqlmodel import Session, col, create_engine
 
+from monitor import migrations
 from monitor.alert import Payload
 from monitor.model import (
     AlertOutbox,
@@ -158,26 +158,15 @@ class Storage:
             self._mention_columns.append((name, convert))
 
     def create_schema(self) -> None:
-        """Create what is missing of the schema.  On PostgreSQL this runs under a transaction-
-        level advisory lock, so instances starting at the same instant on an empty database
-        create it one after the other instead of colliding (``pg_type`` unique violations)."""
+        """Bring the database to this release's schema (``monitor.migrations``): create it on an
+        empty database, migrate one made by an earlier release.  On PostgreSQL this runs under
+        a transaction-level advisory lock, so instances starting at the same instant take
+        turns instead of colliding (``pg_type`` unique violations), and the later ones find
+        nothing left to do."""
         with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            SQLModel.metadata.create_all(connection)
-        self._index_source_ids()
-
-    def _index_source_ids(self) -> None:
-        """Databases created before the (source, id, brand) unique index was reordered have it
-        as (brand, source, id): give ``known_ids`` an index that leads with source and id."""
-        with self.engine.begin() as connection:
-            constraints = inspect(connection).get_unique_constraints("mention")
-            old = ["brand", "source", "external_id"]
-            if any(constraint["column_names"] == old for constraint in constraints):
-                connection.exec_driver_sql(
-                    "CREATE INDEX IF NOT EXISTS ix_mention_source_id"
-                    " ON mention (source, external_id)"
-                )
+            migrations.upgrade(connection)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "monitor.training": MENTIONS,
     "monitor.assessment": MENTIONS,
     "monitor.storage": MENTIONS,
+    "monitor.migrations": MENTIONS,  # the schema's history (Alembic), which storage upgrades
     "connectors": SOURCES,
     "monitor.surprise": DETECTION,
     "monitor.detection": DETECTION,

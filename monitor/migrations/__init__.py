@@ -1,0 +1,61 @@
+"""The database schema's history, as Alembic migrations (``versions/``), and bringing a database
+to this release's schema.
+
+``upgrade`` runs at every start (``Storage.create_schema``, under an advisory lock on
+PostgreSQL, so instances starting together on an empty database take turns) and from
+``brandmon db upgrade``.  The first migration, the baseline, creates only what is missing of the
+schema the releases before migrations made, so a database of theirs (tables but no
+``alembic_version``) is upgraded like an empty one, keeping what it holds.
+
+A change to a table in ``monitor/model.py`` comes with a new file in ``versions/``:
+``alembic -c monitor/migrations/alembic.ini revision --autogenerate -m "what"`` against a
+database at the previous head writes most of it (see CONTRIBUTING.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+HERE = Path(__file__).parent
+
+
+def config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for brandmon's migrations, working in ``connection``."""
+    settings = Config()
+    settings.set_main_option("script_location", str(HERE))
+    settings.attributes["connection"] = connection
+    return settings
+
+
+def head() -> str:
+    """The revision this release's schema is at."""
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(connection: Connection) -> str | None:
+    """The revision the database is at; ``None`` when it is empty or was made by a release
+    from before migrations."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` (this release's schema by default), in
+    ``connection``'s transaction (the caller commits)."""
+    settings = config(connection)
+    if current(connection) is not None and not inspect(connection).has_table("mention"):
+        command.stamp(settings, "base", purge=True)  # its tables were dropped: start afresh
+    command.upgrade(settings, revision)
+
+
+def downgrade(connection: Connection, revision: str) -> None:
+    """Migrate the database back to ``revision`` (``base``: no brandmon table left)."""
+    command.downgrade(config(connection), revision)
