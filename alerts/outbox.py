@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from alerts.base import Alert, PermanentSinkError, Sink, SinkError
 from monitor.alert import UndeliverablePayload, payload_from_json
 from monitor.backoff import backoff as exponential_backoff
+from monitor.locks import WorkLocks, work_locks
 from monitor.model import AlertOutbox, utcnow
 from monitor.storage import Storage, enqueue, instance_id
 
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 # it sent, within a minute; a failed probe costs one request.
 MAX_BACKOFF = timedelta(seconds=60)
 FIRST_BACKOFF = timedelta(seconds=5)
-SEND_LEASE = timedelta(minutes=5)
 
 Status = Literal["pending", "sent", "failed", "dropped"]
 STATUSES: tuple[Status, ...] = ("pending", "sent", "failed", "dropped")
@@ -65,28 +65,30 @@ class OutboxSender:
     """Delivers pending outbox rows to their sinks."""
 
     def __init__(
-        self, storage: Storage, sinks: Sequence[Sink], *, owner: str | None = None
+        self, storage: Storage, sinks: Sequence[Sink], *, locks: WorkLocks | None = None
     ) -> None:
         self.storage = storage
         self.sinks = {sink.name: sink for sink in sinks}
-        self.owner = owner or instance_id()
+        self.locks = locks or work_locks(storage, instance_id())
 
     def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
         """Try every pending row whose turn has come, oldest first, per sink in order.
 
-        Each sink is delivered to by one instance at a time (its lease), so instances sharing
-        a database never send an alert twice nor out of order.  ``now`` defaults to the start
-        of each sink's turn, so a notice queued during an earlier sink's turn is due already.
+        Each sink is delivered to by one instance at a time (its lock), so instances sharing
+        a database never send an alert twice nor out of order; the lock of an instance that
+        died is free at once (``monitor.locks``), and the next pass of another delivers.
+        ``now`` defaults to the start of each sink's turn, so a notice queued during an earlier
+        sink's turn is due already.
         """
         report = DeliveryReport()
         for name in self.sinks:
-            lease = f"sink:{name}"
-            if not self.storage.acquire(lease, self.owner, SEND_LEASE):
+            lock = f"sink:{name}"
+            if not self.locks.take(lock):
                 continue
             try:
                 self._deliver(name, now or utcnow(), report)
             finally:
-                self.storage.release(lease, self.owner)
+                self.locks.free(lock)
         return report
 
     def _deliver(self, sink_name: str, now: datetime, report: DeliveryReport) -> None:

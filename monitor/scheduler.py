@@ -1,13 +1,19 @@
-"""Polling: one APScheduler job per source, each failure contained to its own source.
+"""Polling, each failure contained to its own source.
 
 A failing source backs off (Retry-After when the server gives one, else exponential with
-jitter, capped) by recording ``next_poll`` in its state; the job keeps its interval and simply
-skips polls that are not due, so a restart honours the back-off too.
+jitter, capped) by recording ``next_poll`` in its state.  On SQLite (one instance) each source
+has an APScheduler job at its interval, which skips polls that are not due, so a restart honours
+the back-off too.  On PostgreSQL, shared by several instances, the schedule is the database's:
+every second each instance starts the polls whose ``next_poll`` has come by the database's clock,
+and a source's advisory lock (``monitor.locks``) lets one instance poll it; the poll sets the next
+one an interval after its start, so each source is polled once per interval by all instances
+together, however staggered their starts, and a killed instance's polls are taken over at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -40,6 +46,7 @@ from monitor.config import (
     load_config,
 )
 from monitor.health import HealthServer
+from monitor.locks import WorkLocks, work_locks
 from monitor.metrics import Metrics
 from monitor.model import Cursor, MentionRow, RawMention, SourceState, to_utc, utcnow
 from monitor.pipeline import Pipeline, PipelineReport
@@ -53,11 +60,14 @@ from monitor.watcher import Watcher
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
-DETECT_EVERY = timedelta(minutes=1)  # at most; twice per bucket for shorter buckets
+DETECT_EVERY = timedelta(seconds=30)  # at most; twice per bucket for shorter buckets.  It
+# bounds how soon a brand or sink whose instance died is judged or delivered by another.
 PRUNE_EVERY = timedelta(hours=1)
 STOP_TIMEOUT = 30.0
 STORAGE_PATIENCE = timedelta(minutes=2)
-POLL_LEASE = timedelta(minutes=3)  # longer than any poll (the HTTP deadline is 2 minutes)
+DISPATCH_EVERY = timedelta(seconds=1)
+"""How often an instance sharing PostgreSQL looks for sources due (and so how late a poll starts
+at most, or a killed instance's poll is taken over)."""
 
 
 @dataclass(slots=True)
@@ -152,13 +162,16 @@ class SourcePoller:
         storage: Storage,
         metrics: Metrics,
         owner: str,
+        *,
+        locks: WorkLocks | None = None,
     ) -> None:
+        """``locks``: the instance's, shared by its pollers (default: ``owner``'s own)."""
         self.source = source
         self.connector = connector
         self.pipeline = pipeline
         self.storage = storage
         self.metrics = metrics
-        self.owner = owner
+        self.locks = locks or work_locks(storage, owner)
 
     async def _store(self, mentions: list[RawMention]) -> tuple[PipelineReport, list[MentionRow]]:
         """Run the pipeline, waiting out a locked or unreachable database for a while.
@@ -185,11 +198,17 @@ class SourcePoller:
                 waited += delay
                 delay = min(delay * 2, 30.0)
 
-    def _just_polled(self, state: SourceState | None) -> bool:
-        """Another instance polled this source within the last half interval."""
-        if state is None or state.last_poll is None:
+    def _due(self, state: SourceState | None, now: datetime) -> bool:
+        """Whether the source's poll has come: on PostgreSQL when its ``next_poll`` has (by
+        the database's clock); on SQLite, where a job polls it at every interval, unless it is
+        backing off or was polled within the last half interval (before a restart)."""
+        next_poll = None if state is None else to_utc(state.next_poll)
+        if self.storage.shared:
+            return next_poll is None or next_poll <= now
+        if _backing_off(state, self.source.interval):
             return False
-        return to_utc(state.last_poll) > utcnow() - self.source.interval / 2  # type: ignore[operator]
+        last = None if state is None else to_utc(state.last_poll)
+        return last is None or last <= now - self.source.interval / 2
 
     async def poll(
         self,
@@ -198,43 +217,36 @@ class SourcePoller:
         force: bool = False,
         states: Mapping[str, SourceState] | None = None,
     ) -> PollOutcome:
-        """Poll unless another instance holds the source, polled it moments ago, or it is
-        backing off (``force`` ignores the last two).
+        """Poll unless another instance holds the source's lock or the poll is not due
+        (``force`` ignores the latter).
 
-        Taking the lease and reading the state are one transaction, saving the result and
-        freeing the lease another; on SQLite (one instance) there is no lease at all, and
-        ``states`` read for many sources at once spare the first (absent: never polled).
+        On PostgreSQL the source's lock is taken first and the state read after it, so a poll
+        another instance saved just before freeing the lock is seen, and the source is not
+        polled twice.  On SQLite (one instance) there is no lock at all, and ``states`` read
+        for many sources at once spare reading the source's (absent: never polled).
         """
         name = self.source.name
-        lease = f"source:{name}" if self.storage.shared else None
-        if lease is None and states is not None:
-            taken, state = True, states.get(name)
-        else:
-            taken, state = await asyncio.to_thread(
-                self.storage.claim_source,
-                name,
-                None if lease is None else (lease, self.owner, POLL_LEASE),
-            )
-        if not taken:
+        lock = f"source:{name}"
+        if self.storage.shared and not await asyncio.to_thread(self.locks.take, lock):
             return PollOutcome(name, ok=True, skipped=True)
         try:
-            if not force and (
-                _backing_off(state, self.source.interval) or self._just_polled(state)
-            ):
-                if lease is not None:
-                    await asyncio.to_thread(self.storage.release, lease, self.owner)
+            if states is not None:
+                state, now = states.get(name), utcnow()
+            else:
+                state, now = await asyncio.to_thread(self.storage.source_state_now, name)
+            if not force and not self._due(state, now):
                 return PollOutcome(name, ok=True, skipped=True)
-            return await self._poll(client, state, lease)
-        except BaseException:
-            if lease is not None:  # the transaction that would have freed it did not commit
-                await asyncio.to_thread(self.storage.release, lease, self.owner)
-            raise
+            return await self._poll(client, state, now)
+        finally:  # after the poll's result is saved: the next holder reads it
+            if self.storage.shared:
+                await asyncio.to_thread(self.locks.free, lock)
 
     async def _poll(
-        self, client: httpx.AsyncClient, state: SourceState | None, lease: str | None
+        self, client: httpx.AsyncClient, state: SourceState | None, now: datetime
     ) -> PollOutcome:
+        """Poll; the next poll is set from ``now``, when this one began (by the database's
+        clock on PostgreSQL), so polls begin an interval apart whoever makes them."""
         name = self.source.name
-        release = None if lease is None else (lease, self.owner)
         started = time.monotonic()
         try:
             result = await self.connector.poll(client, cursor_of(state))
@@ -242,13 +254,15 @@ class SourcePoller:
             seconds = time.monotonic() - started
             failures = (state.consecutive_failures if state else 0) + 1
             rest = backoff(self.source.interval, failures, exc.retry_after)
+            wait = timedelta(seconds=seconds) + rest
+            if self.storage.shared:  # the database's schedule: never sooner than the interval
+                wait = max(wait, self.source.interval)
             message = f"{exc.kind}: {exc}"
             await asyncio.to_thread(
                 self.storage.record_poll_failure,
                 name,
                 message,
-                next_poll=utcnow() + rest,
-                release=release,
+                next_poll=now + wait,
             )
             self.metrics.poll_seconds.labels(name).observe(seconds)
             self.metrics.poll_errors.labels(name, exc.kind).inc()
@@ -264,13 +278,12 @@ class SourcePoller:
         report, new = PipelineReport(), []
         if result.mentions:
             report, new = await self._store(result.mentions)
+        catch_up = bool(result.truncated) and result.rest is None
         wait = max(self.source.interval, timedelta(seconds=result.rest or 0))
+        if catch_up and self.storage.shared:  # the database's schedule reads on soon
+            wait = min(CATCH_UP, self.source.interval)
         await asyncio.to_thread(
-            self.storage.record_poll_success,
-            name,
-            result.cursor,
-            next_poll=utcnow() + wait,
-            release=release,
+            self.storage.record_poll_success, name, result.cursor, next_poll=now + wait
         )
         outcome = PollOutcome(
             name,
@@ -278,7 +291,7 @@ class SourcePoller:
             found=report.received,
             stored=report.stored,
             seconds=time.monotonic() - started,
-            catch_up=bool(result.truncated) and result.rest is None,
+            catch_up=catch_up,
             not_modified=result.not_modified,
         )
         if result.truncated:
@@ -319,8 +332,11 @@ class Daemon:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
         self.owner = instance_id()
-        if freed := storage.release_orphans(self.owner):
+        self.locks = work_locks(storage, self.owner)
+        # SQLite's leases outlive a killed process (PostgreSQL's locks end with it)
+        if not storage.shared and (freed := storage.release_orphans(self.owner)):
             log.info("freed %d lease(s) left by a stopped instance on this host", freed)
+        self._polling: set[str] = set()
         self._alerting = asyncio.Lock()
         self._last_tick: float | None = None
         self._tally = PollTally()
@@ -332,9 +348,9 @@ class Daemon:
         self.config = config
         self._new_slots()
         self.pipeline = Pipeline(config, self.storage)
-        self.watcher = Watcher(config, self.storage, owner=self.owner)
+        self.watcher = Watcher(config, self.storage, locks=self.locks)
         self.sender = OutboxSender(
-            self.storage, build_sinks(config, self.storage), owner=self.owner
+            self.storage, build_sinks(config, self.storage), locks=self.locks
         )
         self.pollers = [
             SourcePoller(
@@ -344,6 +360,7 @@ class Daemon:
                 self.storage,
                 self.metrics,
                 self.owner,
+                locks=self.locks,
             )
             for source in config.sources
             if source.enabled and source.type not in PUSH_TYPES
@@ -454,7 +471,7 @@ class Daemon:
         self._new_slots()
         started = time.monotonic()
         states = None
-        if not self.storage.shared:  # one instance: every state in one read, no lease to take
+        if not self.storage.shared:  # one instance: every state in one read, no lock to take
             names = [p.source.name for p in self.pollers]
             states = await asyncio.to_thread(self.storage.source_states, names)
         async with self._client() as client:
@@ -572,6 +589,7 @@ class Daemon:
                 health.stop()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
+            self.locks.close()
 
     def _scheduler(
         self, client: httpx.AsyncClient, in_flight: set[asyncio.Future[PollOutcome]]
@@ -587,7 +605,8 @@ class Daemon:
             if not outcome.skipped:
                 state = "ok" if outcome.ok else "failed"
                 notify(f"STATUS=last poll: {outcome.source} {state}, {outcome.stored} new")
-            if outcome.catch_up:  # a burst larger than max_pages: read on before the interval
+            if outcome.catch_up and not self.storage.shared:  # a burst larger than max_pages:
+                # read on before the interval (on PostgreSQL its next_poll says so already)
                 scheduler.add_job(
                     job,
                     "date",
@@ -597,20 +616,46 @@ class Daemon:
                     replace_existing=True,
                 )
 
+        def polled(name: str, task: asyncio.Future[None]) -> None:
+            self._polling.discard(name)
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.error("poll crashed source=%s", name, exc_info=error)
+
+        async def dispatch() -> None:
+            """Start the poll of each source due by the database's schedule, unless this
+            instance polls it already; its lock decides which instance polls it."""
+            resting = await asyncio.to_thread(self.storage.resting_sources)
+            for poller in self.pollers:
+                name = poller.source.name
+                if name not in resting and name not in self._polling:
+                    self._polling.add(name)
+                    task = asyncio.ensure_future(job(poller))
+                    task.add_done_callback(functools.partial(polled, name))
+
         scheduler = AsyncIOScheduler(timezone="UTC")
         now = datetime.now().astimezone()
-        for poller in self.pollers:
-            seconds = poller.source.interval.total_seconds()
+        if self.storage.shared:
             scheduler.add_job(
-                job,
-                IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
-                args=[poller],
-                id=poller.source.name,
+                dispatch,
+                IntervalTrigger(seconds=DISPATCH_EVERY.total_seconds()),
+                id="dispatch",
                 next_run_time=now,
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=int(seconds),
             )
+        else:
+            for poller in self.pollers:
+                seconds = poller.source.interval.total_seconds()
+                scheduler.add_job(
+                    job,
+                    IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
+                    args=[poller],
+                    id=poller.source.name,
+                    next_run_time=now,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(seconds),
+                )
         scheduler.add_job(
             self.detect_and_alert,
             IntervalTrigger(seconds=self._detect_every.total_seconds()),

@@ -66,8 +66,14 @@ database (``OperationalError``) is not one: the caller waits it out or retries."
 
 
 def instance_id() -> str:
-    """A name for this process among the instances sharing a database (for leases)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """A name for this process among the instances sharing a database (for leases):
+    ``host/pid-namespace:pid:random``.  Containers may share a host name, never a pid namespace,
+    so ``release_orphans`` judges a pid only where it means the same process."""
+    try:
+        namespace = "".join(filter(str.isdigit, os.readlink("/proc/self/ns/pid")))
+    except OSError:  # not Linux
+        namespace = "0"
+    return f"{socket.gethostname()}/{namespace}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _alive(pid: int) -> bool:
@@ -473,36 +479,30 @@ class Storage:
         PostgreSQL the expiry is judged by the database's clock, which every instance shares:
         a machine whose clock runs ahead cannot take a lease another still holds.
         """
-        with self.session() as session:
-            taken = self._acquire_in(session, name, owner, ttl)
-            session.commit()
-        return taken
-
-    def _acquire_in(
-        self, session: Session | Connection, name: str, owner: str, ttl: timedelta
-    ) -> bool:
-        """``acquire`` in ``session``'s transaction (the caller commits)."""
         now = self._clock()
-        session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
-        taken = session.execute(
-            update(Lease)
-            .where(
-                Lease.name == name,
-                or_(
-                    col(Lease.owner).is_(None),
-                    Lease.owner == owner,
-                    col(Lease.until).is_(None),
-                    col(Lease.until) < now,
-                ),
+        with self.session() as session:
+            session.execute(self._dialect_insert(Lease).values(name=name).on_conflict_do_nothing())
+            taken = session.execute(
+                update(Lease)
+                .where(
+                    Lease.name == name,
+                    or_(
+                        col(Lease.owner).is_(None),
+                        Lease.owner == owner,
+                        col(Lease.until).is_(None),
+                        col(Lease.until) < now,
+                    ),
+                )
+                .values(owner=owner, until=now + ttl)
             )
-            .values(owner=owner, until=now + ttl)
-        )
+            session.commit()
         return taken.rowcount == 1
 
     @property
     def shared(self) -> bool:
         """Whether several instances may share this database: PostgreSQL's can, and they divide
-        the work by leases; a SQLite file belongs to one instance, which needs no lease to poll."""
+        the work by advisory locks (``monitor.locks``) and the sources by their ``next_poll``; a
+        SQLite file belongs to one instance, which needs no lock to poll."""
         return self.engine.dialect.name != "sqlite"
 
     def _clock(self) -> Any:
@@ -514,16 +514,12 @@ class Storage:
 
     def release(self, name: str, owner: str) -> None:
         with self.session() as session:
-            self._release_in(session, name, owner)
+            session.execute(
+                update(Lease)
+                .where(Lease.name == name, Lease.owner == owner)
+                .values(owner=None, until=None)
+            )
             session.commit()
-
-    @staticmethod
-    def _release_in(session: Session | Connection, name: str, owner: str) -> None:
-        session.execute(
-            update(Lease)
-            .where(Lease.name == name, Lease.owner == owner)
-            .values(owner=None, until=None)
-        )
 
     def release_orphans(self, owner: str) -> int:
         """Free the leases that earlier processes on this host left behind (a ``kill -9``, a
@@ -587,19 +583,25 @@ class Storage:
                 )
         return states
 
-    def claim_source(
-        self, source: str, lease: tuple[str, str, timedelta] | None = None
-    ) -> tuple[bool, SourceState | None]:
-        """Take the ``lease`` (name, owner, ttl) to poll ``source``, if one is given, and read
-        the source's state, in one transaction: whether the lease was taken, and the state
-        (``None`` when the lease was not taken, or the source was never polled)."""
+    def source_state_now(self, source: str) -> tuple[SourceState | None, datetime]:
+        """``source``'s state (``None``: never polled) and the time, read in one transaction.
+        On PostgreSQL the time is the database's, which every instance shares: whether a source
+        is due is never judged by a machine whose clock runs ahead."""
         # Core statements on a connection: the ORM session costs more than the query here, and
         # an unchanged feed's poll is little more than this and ``record_poll_success``.
         with self.engine.begin() as connection:
-            if lease is not None and not self._acquire_in(connection, *lease):
-                return False, None
             row = connection.execute(_STATE_QUERY, {"source": source}).first()
-        return True, None if row is None else SourceState(**row._mapping)
+            now = utcnow()
+            if self.engine.dialect.name == "postgresql":
+                now = connection.execute(select(self._clock())).scalar_one().replace(tzinfo=UTC)
+        return None if row is None else SourceState(**row._mapping), now
+
+    def resting_sources(self) -> set[str]:
+        """The sources whose next poll is later than now, by the database's clock."""
+        table = SourceState.__table__
+        query = select(table.c.source).where(table.c.next_poll > self._clock())
+        with self.engine.connect() as connection:
+            return set(connection.scalars(query))
 
     def record_poll_success(
         self,
@@ -607,10 +609,8 @@ class Storage:
         cursor: Cursor,
         *,
         next_poll: datetime | None = None,
-        release: tuple[str, str] | None = None,
     ) -> None:
-        """Save a successful poll's cursor, and free its lease (name, owner), in one transaction
-        of one upsert."""
+        """Save a successful poll's cursor in one transaction of one upsert."""
         now = utcnow()
         values = {
             "source": source,
@@ -625,8 +625,6 @@ class Storage:
         }
         with self.engine.begin() as connection:
             connection.execute(self._state_upsert, values)
-            if release is not None:
-                self._release_in(connection, *release)
 
     def record_poll_failure(
         self,
@@ -634,9 +632,8 @@ class Storage:
         error: str,
         *,
         next_poll: datetime | None = None,
-        release: tuple[str, str] | None = None,
     ) -> SourceState:
-        """Count a failed poll, and free its lease (name, owner), in one transaction."""
+        """Count a failed poll."""
         with self.session() as session:
             state = session.get(SourceState, source) or SourceState(source=source)
             state.last_poll = utcnow()
@@ -644,8 +641,6 @@ class Storage:
             state.consecutive_failures += 1
             state.next_poll = next_poll
             session.add(state)
-            if release is not None:
-                self._release_in(session, *release)
             session.commit()
             return state
 

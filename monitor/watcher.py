@@ -24,13 +24,13 @@ from sqlmodel import Session
 from monitor.alert import MentionBrief, MentionPayload, PagePayload
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
+from monitor.locks import WorkLocks, work_locks
 from monitor.model import BrandWatch, Incident, Mention, to_utc
 from monitor.storage import Activity, Storage, bucket_floor, enqueue, instance_id
 
 log = logging.getLogger(__name__)
 
 GRACE = 1
-JUDGE_LEASE = timedelta(minutes=5)
 TOP_MENTIONS = 5
 FIRST_MENTIONS = 3
 LOUD_REACH = 25.0  # reach of about a million-follower account: announced during an incident
@@ -65,10 +65,10 @@ class BrandWatcher:
         settings: DetectorSettings,
         storage: Storage,
         sinks: list[str],
-        owner: str,
+        locks: WorkLocks,
     ) -> None:
         self.brand = brand
-        self.owner = owner
+        self.locks = locks
         self.settings = settings
         self.storage = storage
         self.sinks = sinks
@@ -109,12 +109,12 @@ class BrandWatcher:
         """Judge every bucket that closed (plus grace) since the last call, then the ones not
         closed yet as they stand; return pages.
 
-        Several instances may share the database: the brand's lease lets one judge at a time,
+        Several instances may share the database: the brand's lock lets one judge at a time,
         and an instance that finds the brand judged further than it knows (by another instance)
         re-learns it from storage first.
         """
-        lease = f"brand:{self.brand}"
-        if not self.storage.acquire(lease, self.owner, JUDGE_LEASE):
+        lock = f"brand:{self.brand}"
+        if not self.locks.take(lock):
             return 0
         try:
             with self.storage.session() as session:
@@ -130,7 +130,7 @@ class BrandWatcher:
                 self.resume(now)
             return self._judge(now)
         finally:
-            self.storage.release(lease, self.owner)
+            self.locks.free(lock)
 
     def _judge(self, now: datetime) -> int:
         assert self.judged_until is not None
@@ -337,16 +337,16 @@ def _brief(m: Mention) -> MentionBrief:
 class Watcher:
     """One ``BrandWatcher`` per configured brand."""
 
-    def __init__(self, config: Config, storage: Storage, *, owner: str | None = None) -> None:
+    def __init__(self, config: Config, storage: Storage, *, locks: WorkLocks | None = None) -> None:
         sinks = list(config.alerts.sinks)
-        owner = owner or instance_id()
+        locks = locks or work_locks(storage, instance_id())
         self.brands = [
             BrandWatcher(
                 brand.name,
                 DetectorSettings.from_config(config.thresholds_for(brand)),
                 storage,
                 sinks,
-                owner,
+                locks,
             )
             for brand in config.brands
         ]

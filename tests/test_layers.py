@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "monitor.assessment": MENTIONS,
     "monitor.storage": MENTIONS,
     "monitor.migrations": MENTIONS,  # the schema's history (Alembic), which storage upgrades
+    "monitor.locks": MENTIONS,  # who does a piece of shared work: advisory locks or leases
     "connectors": SOURCES,
     "monitor.surprise": DETECTION,
     "monitor.detection": DETECTION,
@@ -61,12 +62,12 @@ LAYERS: dict[str, int] = {
     "monitor.report": DETECTION,
     "alerts": ALERTS,
     "monitor.push": APP,
+    "monitor.console": APP,  # the web console, served by the daemon
     "monitor.health": APP,
     "monitor.metrics": APP,
     "monitor.service": APP,
     "monitor.scheduler": APP,
     "monitor.demo": APP,
-    "monitor.console": APP,  # the web console, served by the daemon
     "monitor.cli": APP,
 }
 """A module's layer is its own entry, else its nearest enclosing package's."""

@@ -1,11 +1,12 @@
 """What one poll costs the database: a single SQLite instance takes no lease, an unchanged feed
 (HTTP 304) runs no pipeline and two transactions (read the state, save it), and instances
-sharing PostgreSQL still never poll one source at the same time."""
+sharing PostgreSQL never poll one source at the same time, nor again before it is due."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def test_an_unchanged_feed_costs_two_transactions_and_no_pipeline(
     assert state is not None and state.etag == '"v1"' and state.consecutive_failures == 0
 
 
-def test_instances_on_postgresql_never_poll_one_source_at_once(
+def test_instances_on_postgresql_poll_a_source_once_whoever_comes(
     pg_url: str, httpserver: HTTPServer
 ) -> None:
     storage = Storage(pg_url)
@@ -118,14 +119,14 @@ def test_instances_on_postgresql_never_poll_one_source_at_once(
 
     httpserver.expect_request("/feed").respond_with_handler(slow)
     first, second = poller(storage, pg_url, httpserver), poller(storage, pg_url, httpserver)
-    assert storage.shared and first.owner != second.owner
+    assert storage.shared and first.locks is not second.locks
 
-    async def overlapping() -> tuple[PollOutcome, PollOutcome, list[Lease]]:
+    async def overlapping() -> tuple[PollOutcome, PollOutcome, frozenset[str]]:
         async with make_client() as client:
-            held = asyncio.ensure_future(first.poll(client, force=True))
+            held = asyncio.ensure_future(first.poll(client))
             assert await asyncio.to_thread(arrived.wait, 10)
-            during = await second.poll(client, force=True)  # the lease is the first's
-            taken = await asyncio.to_thread(leases, storage)
+            during = await second.poll(client, force=True)  # the lock is the first's
+            taken = first.locks.held  # type: ignore[attr-defined]
             release.set()
             return await held, during, taken
 
@@ -133,9 +134,44 @@ def test_instances_on_postgresql_never_poll_one_source_at_once(
         done, skipped, taken = asyncio.run(overlapping())
         assert done.ok and not done.skipped
         assert skipped.skipped
-        assert [lease.owner for lease in taken] == [first.owner]
-        assert [lease.owner for lease in leases(storage)] == [None]  # freed with the result
+        assert taken == {"source:news"}
+        assert first.locks.held == frozenset()  # type: ignore[attr-defined]
+        # the lock is free, and the poll saved before it was freed says: not due for 5 minutes
+        [after] = poll_due(second)
+        assert after.skipped
         assert len(httpserver.log) == 1
+        state = storage.source_state("news")
+        assert state is not None and state.next_poll is not None and state.last_poll is not None
+        assert timedelta(minutes=4) < state.next_poll - state.last_poll <= timedelta(minutes=5)
+        assert storage.resting_sources() == {"news"}
     finally:
         release.set()
         storage.close()
+
+
+def poll_due(*pollers: SourcePoller) -> list[PollOutcome]:
+    """Poll as the daemon does: only if the poll is due."""
+
+    async def run() -> list[PollOutcome]:
+        async with make_client() as client:
+            return [await p.poll(client) for p in pollers]
+
+    return asyncio.run(run())
+
+
+def test_on_postgresql_a_source_asking_for_a_short_rest_still_waits_its_interval(
+    pg_url: str, httpserver: HTTPServer
+) -> None:
+    storage = Storage(pg_url)
+    SQLModel.metadata.drop_all(storage.engine)
+    storage.create_schema()
+    httpserver.expect_request("/feed").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "1"}
+    )
+    [outcome] = poll_due(poller(storage, pg_url, httpserver))
+    state = storage.source_state("news")
+    storage.close()
+    assert not outcome.ok
+    # a second later would be a second poll in one interval (5 minutes)
+    assert state is not None and state.next_poll is not None and state.last_poll is not None
+    assert state.next_poll - state.last_poll > timedelta(minutes=4)
