@@ -171,11 +171,11 @@ def state_block(ack: IncidentAck | None) -> dict[str, Any]:
     parts = []
     if ack is not None and ack.acknowledged_by:
         at = to_utc(ack.acknowledged_at)
-        when = f" at {at:%H:%M} UTC" if at else ""
+        when = f" at {plain_time(at, day=False)}" if at else ""
         parts.append(f"Acknowledged by <@{ack.acknowledged_by}>{when}")
     muted = to_utc(ack.muted_until) if ack is not None else None
     if muted is not None and muted > utcnow():
-        parts.append(f"muted until {muted:%H:%M} UTC")
+        parts.append(f"muted until {plain_time(muted, day=False)}")
     block = context(" · ".join(parts) or "Not acknowledged yet")
     return {**block, "block_id": "brandmon_state"}
 

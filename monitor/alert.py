@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,9 +249,36 @@ def payload_from_json(kind: str, data: Mapping[str, Any]) -> Payload:
     return PAYLOADS[kind].from_json(data)
 
 
-def plain_time(moment: str) -> str:
-    """An ISO time from a payload as every page shows it: ``2026-11-29 17:25 UTC``."""
-    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+_shown_in = ZoneInfo("UTC")
+
+
+def show_times_in(zone: str) -> None:
+    """Show the times people read in ``zone``, an IANA name (``[display] timezone``).  The
+    command line sets it from the config it reads; until then, and by default, times read in
+    UTC.  One setting for the process, so that every sink and page says the same time."""
+    global _shown_in
+    _shown_in = ZoneInfo(zone)
+
+
+def display_zone() -> ZoneInfo:
+    """The zone ``plain_time`` shows times in."""
+    return _shown_in
+
+
+def plain_time(moment: str | datetime, *, day: bool = True) -> str:
+    """A time (an ISO string from a payload, or a datetime; naive is UTC) as every page shows
+    it: ``2026-11-29 17:25 UTC``, or ``2026-11-29 18:25 CET`` with ``[display] timezone =
+    "Europe/Warsaw"``; without ``day``, ``17:25 UTC``."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(_shown_in)
+    name = local.tzname() or ""
+    if not name.isalpha():  # zones without an abbreviation are named by offset: "+08"
+        offset = local.strftime("%z")
+        name = f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{local:%Y-%m-%d %H:%M} {name}" if day else f"{local:%H:%M} {name}"
 
 
 def lasted(start: str, end: str) -> str:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, NoReturn, TextIO
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
+from monitor.alert import plain_time, show_times_in
 from monitor.config import (
     EMBEDDED,
     Config,
@@ -61,12 +62,15 @@ ConfigOption = Annotated[
 
 
 def _config(path: Path | None) -> Config:
+    """The config at ``path`` (exit 2 naming each error); times now read in its zone."""
     try:
-        return load_config(config_path(path))
+        loaded = load_config(config_path(path))
     except ConfigError as exc:
         for problem in exc.problems:
             err.print(f"error: {problem}", markup=False)
         raise typer.Exit(2) from None
+    show_times_in(loaded.display.timezone)
+    return loaded
 
 
 def _storage(config: Config) -> Storage:
@@ -87,7 +91,10 @@ def _on_file(config: Config, db: Path | None) -> Config:
     return config.model_copy(update={"storage": storage})
 
 
-DbOption = Annotated[Path | None, typer.Option(help="Read this SQLite file instead of [storage].")]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(help="Read this SQLite file instead of the database of the config's [storage]."),
+]
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -112,7 +119,10 @@ def _parse_since(value: str | None) -> datetime | None:
 
 @app.command("check-config")
 def check_config(config: ConfigOption = None) -> None:
-    """Validate a config file; print a summary, or every error."""
+    """Validate a config file.
+
+    Prints a summary of what it configures, or every error with its line.
+    """
     path = config_path(config)
     loaded = _config(path)
     for key, variable in loaded.alert_secrets():
@@ -152,9 +162,14 @@ def run(
     once: Annotated[
         bool, typer.Option("--once", help="Poll every source once, then exit.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every poll and decision (debug level).")
+    ] = False,
 ) -> None:
-    """Run the daemon: poll every source at its interval, store and alert."""
+    """Run the daemon: poll, store and alert.
+
+    Polls every enabled source at its interval, stores what names a brand and sends alerts.
+    """
     from monitor.scheduler import Daemon
 
     loaded = _config(config)
@@ -242,20 +257,27 @@ def _read_lines(path: Path) -> tuple[int, _Utf8Lines]:
 
 
 def _print_report(report: PipelineReport, skipped: int, invalid_utf8: int) -> None:
+    """The summary, in posts (lines) that add up to those read; then the new mentions per
+    brand, where a post naming two brands counts for each."""
+    posts = report.posts
     parts = [
-        f"{report.received} read",
-        f"{report.stored} stored",
-        f"{report.duplicates} already known",
-        f"{report.unmatched} matched no brand",
+        f"{report.received + skipped} read: {posts['stored']} stored",
+        f"{posts['known']} already known",
+        f"{posts['unmatched']} matched no brand",
         f"{skipped} skipped",
     ]
-    if report.failed:
-        parts.append(f"{report.failed} not stored (see the errors above)")
-    if report.clamped:
-        parts.append(f"{report.clamped} dated in the future (dated when read instead)")
-    if invalid_utf8:
-        parts.append(f"{invalid_utf8} with invalid UTF-8 (read as U+FFFD)")
+    if posts["failed"]:
+        parts.append(f"{posts['failed']} not stored (see the errors above)")
     out.print(", ".join(parts), markup=False)
+    if len(report.by_brand) > 1:
+        brands = ", ".join(f"{brand} {n}" for brand, n in sorted(report.by_brand.items()))
+        shared = sum(report.by_brand.values()) > posts["stored"]
+        why = " (a post naming several brands counts once for each)" if shared else ""
+        out.print(f"new mentions per brand: {brands}{why}", markup=False)
+    if report.clamped:
+        out.print(f"{report.clamped} dated in the future (dated when read instead)", markup=False)
+    if invalid_utf8:
+        out.print(f"{invalid_utf8} with invalid UTF-8 (read as U+FFFD)", markup=False)
 
 
 @app.command()
@@ -266,9 +288,10 @@ def ingest(
         int, typer.Option(min=1, help="Score in this many processes (for large backfills).")
     ] = 1,
 ) -> None:
-    """Push mentions from a JSON-lines file through the pipeline.
+    """Store mentions from a JSON-lines file.
 
-    Exits 1 when a line was skipped or a mention could not be stored, after storing the rest.
+    Matches, scores and stores them as the daemon does.  Exits 1 when a line was skipped or
+    a mention could not be stored, after storing the rest.
     """
     loaded = _config(config)
     total, lines = _read_lines(jsonl)
@@ -288,52 +311,107 @@ def ingest(
         raise typer.Exit(1)
 
 
+_TSV_COLUMNS = (
+    "mention_id",
+    "published_at",
+    "brand",
+    "source",
+    "author",
+    "sentiment",
+    "compound",
+    "reach",
+    "category",
+    "priority",
+    "url",
+    "text",
+)
+
+
+def _tsv_row(mention: Mention) -> list[str]:
+    values = [
+        mention.id,
+        mention.published_at.isoformat(),
+        mention.brand,
+        mention.source,
+        mention.author,
+        mention.sentiment_label,
+        f"{mention.sentiment_compound:.4f}",
+        f"{mention.reach_score:.1f}",
+        mention.category,
+        mention.priority,
+        mention.url,
+        mention.text,
+    ]
+    # one mention per line, one field per tab, whatever the text holds
+    return [" ".join(str(v).split()) if v is not None else "" for v in values]
+
+
 def _print_mentions(mentions: list[Mention], form: str) -> None:
     if form == "json":
         for mention in mentions:
             # "id" would be read back as the post's own id by `brandmon ingest`
             row = json.loads(mention.model_dump_json(exclude={"id"}))
-            out.print(
-                json.dumps({"mention_id": mention.id, **row}, ensure_ascii=False), markup=False
-            )
+            sys.stdout.write(json.dumps({"mention_id": mention.id, **row}, ensure_ascii=False))
+            sys.stdout.write("\n")
         return
-    table = Table(
-        "id", "published (UTC)", "brand", "source", "author", "sentiment", "reach", "text"
-    )
+    if form == "tsv":
+        for row in [list(_TSV_COLUMNS), *map(_tsv_row, mentions)]:
+            sys.stdout.write("\t".join(row) + "\n")
+        return
+    # A line of facts, then the assessment and the text wrapped and indented: any terminal
+    # width reads, wide characters and long links included.
+    screen = Console(highlight=False)  # as wide as the terminal (80 columns when unknown)
     for m in mentions:
-        text = m.text if len(m.text) <= 80 else m.text[:79] + "…"
-        table.add_row(
-            str(m.id),
-            m.published_at.strftime("%Y-%m-%d %H:%M"),
-            m.brand,
-            m.source,
-            m.author or "",
-            f"{m.sentiment_label} {m.sentiment_compound:+.2f}",
-            f"{m.reach_score:.1f}",
-            text,
+        text = m.text if len(m.text) <= 280 else m.text[:279] + "…"
+        facts = (
+            f"#{m.id}  {plain_time(m.published_at)}  {m.brand}  {m.source}  "
+            f"{m.author or 'unknown author'}"
         )
-    out.print(table)
-    out.print(f"{len(mentions)} mention(s)", markup=False)
+        screen.print(Text(facts, style="bold"), overflow="fold")
+        said = Text(
+            f"{m.sentiment_label} {m.sentiment_compound:+.2f}, reach {m.reach_score:.1f}: "
+            + " ".join(text.split())
+        )
+        for line in said.wrap(screen, screen.width - _INDENT, overflow="fold"):
+            line.rstrip()
+            screen.print(Text(" " * _INDENT) + line)
+    screen.print(f"{len(mentions)} mention(s)", markup=False)
+
+
+_INDENT = 4
+
+
+def _known_brand(config: Config, brand: str | None) -> None:
+    """Exit 2 when ``brand`` is given and not one of the config's, naming those."""
+    names = [b.name for b in config.brands]
+    if brand is not None and brand not in names:
+        _stop(f"--brand: no brand {brand!r} in the config (brands: {', '.join(names)})", code=2)
 
 
 @app.command()
 def mentions(
     config: ConfigOption = None,
-    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    brand: Annotated[str | None, typer.Option(help="Only this brand (as in the config).")] = None,
     since: Annotated[str | None, typer.Option(help="ISO time or an age such as 24h or 7d.")] = None,
     priority: Annotated[
-        str | None, typer.Option(help="Only P1, or P1–P2, … (P1 is the most urgent).")
+        str | None, typer.Option(help="Only P1, or P1 and P2, ... (P1 is the most urgent).")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="List at most this many (the newest).")] = 100,
     db: DbOption = None,
     form: Annotated[
-        Literal["table", "json"], typer.Option("--format", help="table or json (one per line).")
-    ] = "table",
+        Literal["table", "tsv", "json"] | None,
+        typer.Option(
+            "--format",
+            help="table (to read), tsv (a header, then one mention per line) or json (one "
+            "object per line).  Default: table on a terminal, tsv when piped.",
+        ),
+    ] = None,
 ) -> None:
     """List stored mentions, newest first."""
     if priority is not None and priority not in PRIORITIES:
         raise typer.BadParameter("expected P1, P2, P3 or P4", param_hint="--priority")
     loaded = _on_file(_config(config), db)
+    _known_brand(loaded, brand)
     storage = _storage(loaded)
     try:
         found = storage.mentions(
@@ -341,25 +419,31 @@ def mentions(
         )
     finally:
         storage.close()
-    _print_mentions(found, form)
+    _print_mentions(found, form or ("table" if sys.stdout.isatty() else "tsv"))
 
 
 @app.command()
 def label(
     mention_id: Annotated[
-        int, typer.Argument(metavar="MENTION_ID", help="The mention's id, as `mentions` lists it.")
+        int,
+        typer.Argument(
+            metavar="MENTION_ID", help="The mention's id, as brandmon mentions lists it."
+        ),
     ],
-    sentiment: Annotated[str, typer.Argument(metavar="SENTIMENT", help=", ".join(SENTIMENTS))],
+    sentiment: Annotated[
+        str,
+        typer.Argument(metavar="SENTIMENT", help=f"The right sentiment: {', '.join(SENTIMENTS)}."),
+    ],
     category: Annotated[
         str | None, typer.Option(help=f"The triage category: {', '.join(CATEGORIES)}.")
     ] = None,
     by: Annotated[str | None, typer.Option(help="Who labels it (default: nobody named).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Correct a mention's sentiment (and triage category): `brandmon train` learns from it.
+    """Correct a mention's sentiment and category.
 
-    Labelling a mention again replaces its label.  Exits 2 for an unknown sentiment or
-    category, 1 for an id no stored mention has.
+    brandmon train learns from these labels.  Labelling a mention again replaces its label.
+    Exits 2 for an unknown sentiment or category, 1 for an id no stored mention has.
     """
     from monitor.storage import UnknownMention
 
@@ -386,11 +470,11 @@ def score(
         int | None, typer.Option(help="Author followers, for reach and so priority.")
     ] = None,
 ) -> None:
-    """Score one text per stdin line; write one JSON object per line.
+    """Score texts from stdin, one per line.
 
-    Each object has ``label``, ``compound``, ``lang``, ``confidence`` (low for languages VADER
-    does not read), ``rules`` (the complaint rules that matched), ``category`` and ``priority``.
-    With ``--config``, the brands' own ``[brands.lexicon]`` phrases apply too.
+    Writes one JSON object per line, with: label, compound, lang, confidence (low for
+    languages VADER does not read), rules (the complaint rules that matched), category and
+    priority.  With --config, the brands' own [brands.lexicon] phrases apply too.
     """
     from monitor.scoring.reach import reach_score
 
@@ -451,13 +535,20 @@ def train(
         typer.Option(help="Train the models brandmon ships, from --from-csv alone."),
     ] = False,
     out: Annotated[
-        Path | None, typer.Option(help="Directory to write models to (default [sentiment] models).")
+        Path | None,
+        typer.Option(
+            help="Directory to write models to (default: the config's [sentiment] models)."
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Train sentiment models on the team's labels (`brandmon label`), keeping each only where
-    cross-validation on those labels says it beats today's scoring; with --ship, train the
-    shipped models from the public sets.  Needs scikit-learn (pip install 'brandmon[train]')."""
+    """Train sentiment models on your labels.
+
+    Learns from the labels set with brandmon label, and keeps each model only where
+    cross-validation on those labels says it beats today's scoring.  With --ship, trains the
+    models brandmon ships from the public sets instead.  Needs scikit-learn
+    (pip install 'brandmon[train]').
+    """
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -524,7 +615,10 @@ def _added_sets(pairs: Sequence[str]) -> dict[str, list[tuple[str, list]]]:
 
 @app.command("test-alert")
 def test_alert(config: ConfigOption = None) -> None:
-    """Send a clearly marked test alert through every configured sink."""
+    """Send a test alert through every sink.
+
+    The alert is clearly marked as a test.
+    """
     from alerts.base import SinkError, test_alert
     from alerts.sinks import build_sinks
 
@@ -550,7 +644,7 @@ outbox_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
 app.add_typer(outbox_app, name="outbox")
 
 OutboxIds = Annotated[
-    list[int], typer.Argument(help="Ids of outbox alerts, as `brandmon outbox` lists them.")
+    list[int], typer.Argument(help="Ids of outbox alerts, as brandmon outbox lists them.")
 ]
 
 
@@ -563,8 +657,11 @@ def outbox(
         typer.Option(help="Only alerts in this status (default: failed and pending)."),
     ] = None,
 ) -> None:
-    """List the alerts a sink refused for good (failed) and those waiting (pending); retry or
-    drop them by id."""
+    """List, retry or drop undelivered alerts.
+
+    Lists the alerts a sink refused for good (failed) and those waiting (pending); retry or
+    drop them by id.
+    """
     from alerts.outbox import STATUSES, outbox_rows
 
     ctx.obj = config  # so that `outbox --config F retry 3` retries in F's database
@@ -581,7 +678,7 @@ def outbox(
 
 def _print_outbox(rows: list[AlertOutbox]) -> None:
     """One line per alert, in columns; the last error is printed whole."""
-    lines = [["id", "status", "sink", "brand", "kind", "level", "attempts", "created (UTC)"]]
+    lines = [["id", "status", "sink", "brand", "kind", "level", "attempts", "created"]]
     lines += [
         [
             str(row.id),
@@ -591,7 +688,7 @@ def _print_outbox(rows: list[AlertOutbox]) -> None:
             row.kind,
             str(json.loads(row.payload).get("level") or "-"),
             str(row.attempts),
-            row.created_at.strftime("%Y-%m-%d %H:%M"),
+            plain_time(row.created_at),
         ]
         for row in rows
     ]
@@ -605,7 +702,10 @@ def _print_outbox(rows: list[AlertOutbox]) -> None:
 
 @outbox_app.command("retry")
 def outbox_retry(ctx: typer.Context, ids: OutboxIds, config: ConfigOption = None) -> None:
-    """Make failed (or dropped) alerts pending again, due now: the daemon sends them next."""
+    """Send failed or dropped alerts again.
+
+    Makes them pending again, due now: the daemon sends them next.
+    """
     from alerts.outbox import retry
 
     _change_outbox(retry, ids, config or ctx.obj, "pending")
@@ -613,7 +713,10 @@ def outbox_retry(ctx: typer.Context, ids: OutboxIds, config: ConfigOption = None
 
 @outbox_app.command("drop")
 def outbox_drop(ctx: typer.Context, ids: OutboxIds, config: ConfigOption = None) -> None:
-    """Mark failed or pending alerts dropped: never sent, but kept in the outbox."""
+    """Give up on failed or pending alerts.
+
+    Marks them dropped: never sent, but kept in the outbox.
+    """
     from alerts.outbox import drop
 
     _change_outbox(drop, ids, config or ctx.obj, "dropped")
@@ -641,12 +744,15 @@ def _change_outbox(
 
 
 db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(db_app, name="db", help="Show or upgrade the database schema's version.")
+app.add_typer(db_app, name="db", help="Show or upgrade the database schema.")
 
 
 @db_app.command("current")
 def db_current(config: ConfigOption = None) -> None:
-    """Print the schema version of the database and this release's."""
+    """Print the database's schema version.
+
+    And the version this release's schema is at.
+    """
     from monitor import migrations
     from monitor.storage import Storage
 
@@ -663,7 +769,7 @@ def db_current(config: ConfigOption = None) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
-    """Migrate the database to this release's schema.
+    """Upgrade the database schema to this release.
 
     brandmon run does it too, at start; this does it ahead of a deploy.
     """
@@ -690,7 +796,10 @@ def backtest(
     config: ConfigOption = None,
     volume_csv: Annotated[
         Path | None,
-        typer.Option("--volume-csv", help="CSV with timestamp,value[,negative] per bucket."),
+        typer.Option(
+            "--volume-csv",
+            help="CSV of counts per bucket: timestamp,value and, optionally, negative.",
+        ),
     ] = None,
     out_csv: Annotated[
         Path | None, typer.Option("--out", help="Write timestamp,value,level,alert here.")
@@ -698,7 +807,9 @@ def backtest(
     start: Annotated[
         str | None, typer.Option("--from", help="Stored mentions from (ISO time or age).")
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="…until (default: now).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Stored mentions until (default: now).")
+    ] = None,
     brand: Annotated[
         str | None, typer.Option(help="Thresholds (and, from storage, mentions) of this brand.")
     ] = None,
@@ -711,7 +822,10 @@ def backtest(
         ),
     ] = None,
 ) -> None:
-    """Replay history through the daemon's detector: what would have paged?"""
+    """Replay history: what would have paged?
+
+    Runs stored mentions, or counts from a CSV, through the daemon's detector.
+    """
     from monitor.backtest import BacktestInputError, backtest_csv, backtest_stored
     from monitor.detection import DetectorSettings
 
@@ -769,11 +883,12 @@ def _print_proposal(
         markup=False,
     )
     for step in proposal.pages:
-        said = f"{step.at.isoformat()}: {step.level.said}: {step.why(settings.bucket)}"
+        said = f"{plain_time(step.at)}: {step.level.said}: {step.why(settings.bucket)}"
         out.print(f"{indent}  would page {said}", markup=False)
     for step in proposal.dropped:
         out.print(
-            f"{indent}  would no longer page {step.at.isoformat()}: {step.level.said}", markup=False
+            f"{indent}  would no longer page {plain_time(step.at)}: {step.level.said}",
+            markup=False,
         )
 
 
@@ -781,8 +896,13 @@ def _print_proposal(
 def report(
     brand: Annotated[str, typer.Option(help="The brand to report on.")],
     since: Annotated[
-        str, typer.Option(help="Start: an ISO time or an age such as 24h or 7d.")
-    ] = "7d",
+        str | None,
+        typer.Option(
+            help="Start: an ISO time or an age such as 24h or 7d.  Default: 7d; without "
+            "--since and --until, the whole range of the stored mentions when the last 7 days "
+            "hold none (said so)."
+        ),
+    ] = None,
     until: Annotated[str | None, typer.Option(help="End (default: now).")] = None,
     out_html: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
         "report.html"
@@ -790,17 +910,44 @@ def report(
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write one self-contained HTML page of charts, incidents and top mentions for a brand."""
-    loaded = _on_file(_config(config), db)
-    from monitor.model import utcnow
+    """Write an HTML report on one brand.
 
-    start, end = _parse_since(since), _parse_since(until) or utcnow()
-    assert start is not None
+    One self-contained page of charts, incidents and top mentions.
+    """
+    loaded = _on_file(_config(config), db)
+    _known_brand(loaded, brand)
+    from monitor.model import utcnow
+    from monitor.report import DEFAULT_WINDOW
+
+    end = _parse_since(until) or utcnow()
+    start = _parse_since(since) or end - DEFAULT_WINDOW
     storage = _storage(loaded)
     try:
+        default = since is None and until is None
+        if default and not storage.find_mentions(brand=brand, start=start, end=end, limit=1):
+            start, end = _data_range(storage, brand, start, end)
         _write_report(loaded, storage, brand, start, end, out_html)
     finally:
         storage.close()
+
+
+def _data_range(
+    storage: Storage, brand: str, start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """The range of ``brand``'s stored mentions, said, for a default window that holds none."""
+    from monitor.report import data_range
+
+    found = data_range(storage, brand)
+    if found is None:
+        out.print(f"no mention of {brand} is stored: the report is empty", markup=False)
+        return start, end
+    out.print(
+        f"no mention of {brand} from {plain_time(start)} to {plain_time(end)}, the last 7 "
+        f"days: the report covers the stored mentions instead, {plain_time(found[0])} to "
+        f"{plain_time(found[1])}",
+        markup=False,
+    )
+    return found
 
 
 def _write_report(
@@ -827,7 +974,10 @@ def demo(
         Path, typer.Option(help="SQLite file for the demo; recreated on every run.")
     ] = Path("brandmon-demo.db"),
 ) -> None:
-    """Replay a KFC-Malaysia-style crisis through the full pipeline, in seconds."""
+    """Replay a demo crisis, in seconds.
+
+    A KFC-Malaysia-style crisis goes through the full pipeline and alerts.
+    """
     from alerts.outbox import OutboxSender
     from alerts.sinks import build_sinks
     from monitor.demo import BRAND, demo_config, remove_database, run_demo

@@ -20,6 +20,7 @@ from importlib import resources
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -357,6 +358,24 @@ class SentimentConfig(Section):
     a language's model there is used instead of the shipped one."""
 
 
+class DisplayConfig(Section):
+    """How times read where a person reads them: console, Slack, email, report, ``mentions``."""
+
+    timezone: str = "UTC"
+    """An IANA time zone, e.g. ``Europe/Warsaw`` or ``Asia/Kuala_Lumpur``."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: expected an IANA name such as Europe/Warsaw"
+            ) from None
+        return value
+
+
 class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     brands: list[BrandConfig] = Field(min_length=1)
@@ -369,6 +388,7 @@ class Config(Section):
     sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     console: ConsoleConfig | None = None
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
     def alert_secrets(self) -> list[tuple[str, str]]:
         """``(key path, variable name)`` of every secret the ``[alerts]`` sections use."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -51,7 +52,12 @@ detection window until its date came."""
 class PipelineReport:
     """Counts for one batch: posts received, matched to no brand, brand mentions new/known;
     ``failed``: posts without a usable id and brand mentions the database refused (not stored,
-    each logged); ``clamped``: posts dated more than a day ahead, dated at their fetch."""
+    each logged); ``clamped``: posts dated more than a day ahead, dated at their fetch.
+
+    A post naming two brands is two brand mentions: ``stored``, ``duplicates`` and ``failed``
+    count those.  ``posts`` counts each received post once, by what became of it ("stored"
+    when at least one of its mentions is new, "known", "unmatched", "failed"), so that its
+    values add up to ``received``; ``by_brand`` counts the new mentions of each brand."""
 
     received: int = 0
     unmatched: int = 0
@@ -59,10 +65,22 @@ class PipelineReport:
     duplicates: int = 0
     failed: int = 0
     clamped: int = 0
+    posts: Counter[str] = dataclasses.field(default_factory=Counter)
+    by_brand: Counter[str] = dataclasses.field(default_factory=Counter)
 
     def add(self, other: PipelineReport) -> None:
         for field in dataclasses.fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def count_posts(self, new: list[MentionRow], failed: list[MentionRow]) -> None:
+        """Fill ``posts`` and ``by_brand`` once the batch's ``new`` and ``failed`` rows are
+        known (``unmatched`` and the posts without an id are counted by then)."""
+        stored = {(row["source"], row["external_id"]) for row in new}
+        refused = {(row["source"], row["external_id"]) for row in failed} - stored
+        blank = self.failed - len(failed)
+        self.posts.update(stored=len(stored), failed=len(refused) + blank, unmatched=self.unmatched)
+        self.posts["known"] += self.received - sum(self.posts.values())
+        self.by_brand.update(row["brand"] for row in new)
 
 
 def _bounded_id(external_id: str) -> str:
@@ -202,6 +220,7 @@ class Pipeline:
         report.stored = len(new)
         report.failed += len(failed)
         report.duplicates -= len(new) + len(failed)
+        report.count_posts(new, failed)
         return report, new
 
     @staticmethod

@@ -17,9 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from sqlalchemy import func, select
 
+from monitor.alert import display_zone, plain_time
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
 from monitor.model import Incident, Mention, to_utc
@@ -27,6 +30,7 @@ from monitor.storage import Activity, Storage, bucket_floor
 from monitor.watcher import replay
 
 TOP_MENTIONS = 10
+DEFAULT_WINDOW = timedelta(days=7)
 LEVEL_COLOURS = {"watch": "#f2c14e", "warning": "#f08a24", "crisis": "#d7263d"}
 
 
@@ -85,6 +89,19 @@ def build_report(
     )
 
 
+def data_range(storage: Storage, brand: str) -> tuple[datetime, datetime] | None:
+    """The window [first, last] of ``brand``'s stored mentions (its end just after the last
+    one, since report windows end before their end), or None when none is stored."""
+    query = select(func.min(Mention.published_at), func.max(Mention.published_at)).where(
+        Mention.brand == brand
+    )
+    with storage.session() as session:
+        first, last = session.execute(query).one()
+    if first is None:
+        return None
+    return to_utc(first), to_utc(last) + timedelta(seconds=1)
+
+
 def _replay(
     storage: Storage, brand: str, settings: DetectorSettings, start: datetime, end: datetime
 ) -> tuple[list[float], list[float]]:
@@ -130,20 +147,19 @@ def _time_figure(report: Report) -> Figure:
         label="expected negative (baseline)",
     )
     volume.set_ylabel(f"mentions per {_minutes(report.bucket)} min")
-    volume.legend(loc="upper left", fontsize="small")
+    _legend_beside(volume)
     volume.set_title(
-        f"{report.brand}: mentions, {report.start:%Y-%m-%d %H:%M} to "
-        f"{report.end:%Y-%m-%d %H:%M} UTC"
+        f"{report.brand}: mentions, {plain_time(report.start)} to {plain_time(report.end)}"
     )
     reach.fill_between(
         times, [a.negative_reach for a in report.activity], step="post", color="#7b2d26", alpha=0.8
     )
-    reach.set_ylabel("negative reach\n(sum of reach scores)")
+    reach.set_ylabel("negative reach\n(sum of 0-100\nreach scores)")
     score.plot(times, report.scores, color="#1b4965", linewidth=1, label="detector score")
     for name, threshold in zip(("watch", "warning", "crisis"), report.thresholds, strict=True):
         score.axhline(threshold, color=LEVEL_COLOURS[name], linestyle=":", label=name)
     score.set_ylabel("score (rarity)")
-    score.legend(loc="upper left", fontsize="small", ncols=4)
+    _legend_beside(score)
     for incident in report.incidents:
         begin = max(to_utc(incident.started_at), report.start)  # type: ignore[type-var]
         finish = to_utc(incident.resolved_at) or report.end
@@ -155,10 +171,16 @@ def _time_figure(report: Report) -> Figure:
                 alpha=0.15,
                 linewidth=0,
             )
-    locator = AutoDateLocator()
+    zone = display_zone()  # the time axis reads in the zone every page shows times in
+    locator = AutoDateLocator(tz=zone)
     score.xaxis.set_major_locator(locator)
-    score.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    score.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone))
     return figure
+
+
+def _legend_beside(axes: Axes) -> None:
+    """The legend right of the chart, where it hides no data."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, fontsize="small")
 
 
 def _triage_figure(report: Report) -> Figure:
@@ -250,6 +272,7 @@ img {{ max-width: 100%; }}
 <p>{period}, buckets of {_minutes(report.bucket)} minutes; thresholds watch
 {report.thresholds[0]:g}, warning {report.thresholds[1]:g}, crisis {report.thresholds[2]:g}.</p>
 <table class="summary">{rows}</table>
+<p id="about-reach">{_REACH_EXPLAINED}</p>
 <h2>Volume, negative reach and the detector</h2>
 <img id="chart-activity" alt="mentions, negative mentions against the baseline, negative reach
 and the detector score against the level thresholds, with incidents shaded"
@@ -268,8 +291,20 @@ and the detector score against the level thresholds, with incidents shaded"
 """
 
 
+_REACH_EXPLAINED = (
+    "Negative reach adds up the reach scores of the negative mentions.  A mention's reach "
+    "score, 0 to 100, rates how many people it is likely to reach, from its author's followers "
+    "and its likes, reposts, replies and views, on a logarithmic scale: 0 is a post by an "
+    "account without followers that nobody engaged with, 100 a post by an account with 100 "
+    "million followers that got a million likes.  It is an index, not a count of people: ten "
+    "complaints by accounts with a million followers each add up to about 276, a hundred by "
+    "accounts with 20 followers to about 130, and people who saw several posts count several "
+    "times."
+)
+
+
 def _time(moment: datetime | None) -> str:
-    return "—" if moment is None else f"{to_utc(moment):%Y-%m-%d %H:%M} UTC"
+    return "—" if moment is None else plain_time(moment)
 
 
 def _linked(mention: Mention) -> str:

@@ -39,6 +39,13 @@ class Triager:
                 "question": rules["question"]["patterns"],
             }
         )
+        languages: dict[str, dict[str, list[str]]] = rules["languages"]
+        # every language's safety phrases in one set, looked for in every mention
+        self._safety = PatternSet({language: t["safety"] for language, t in languages.items()})
+        self._local = {
+            language: PatternSet({group: t[group] for group in _LOCAL_GROUPS})
+            for language, t in languages.items()
+        }
         priority = rules["priority"]
         self._base: dict[str, int] = priority["base"]
         self._raise_at: list[float] = sorted(priority["raise_at"])
@@ -62,16 +69,23 @@ class Triager:
     def category(self, text: str, sentiment: Sentiment) -> str:
         rules = set(sentiment.rules)
         negative = sentiment.label == "negative"
-        # the phrase patterns are English; other languages have their keyword lists' kinds
-        english = sentiment.language in (None, "en")
-        found = self._patterns.matches(scored_form(text)) if english else set()
-        if rules & self._crisis_families or (negative and ("crisis" in rules or "crisis" in found)):
+        read = scored_form(text)
+        found = self._phrases(read, sentiment.language)
+        if (
+            rules & self._crisis_families
+            or self._safety.matches(read)
+            or (negative and ("crisis" in rules or "crisis" in found))
+        ):
             return "crisis_risk"
         if rules & self._technical_families:
             return "account_or_technical_question"
         asks = negative or "question" in found
         if asks and "technical" in found:
             return "account_or_technical_question"
+        # A question about buying that fires no complaint rule is a request, even when a model
+        # reads it as negative (several do, English included: "how much is the ...?").
+        if "question" in found and "purchase" in found and not rules:
+            return "purchase_or_service_request"
         if negative:
             return "complaint"
         if asks and "purchase" in found:
@@ -79,6 +93,17 @@ class Triager:
         if sentiment.label == "positive":
             return "praise"
         return "other"
+
+    def _phrases(self, read: str, language: str | None) -> set[str]:
+        """The groups of phrases found in ``read`` among those of its ``language``; English
+        when the language is unknown, none for a language without phrases."""
+        if language in (None, "en"):
+            return self._patterns.matches(read)
+        local = self._local.get(language)
+        return local.matches(read) if local else set()
+
+
+_LOCAL_GROUPS = ("technical", "purchase", "question")
 
 
 @cache

@@ -7,6 +7,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -18,8 +19,9 @@ from alerts.base import Alert, SinkError
 from alerts.email import EmailConfig, EmailSink
 from alerts.sinks import build_sinks
 from alerts.webhook import WebhookSink, WebhookSinkConfig
-from monitor.alert import PagePayload, payload_from_json
-from monitor.config import parse_config
+from monitor.alert import PagePayload, payload_from_json, plain_time, show_times_in
+from monitor.config import ConfigError, parse_config
+from monitor.model import IncidentAck
 from monitor.plugins import SINKS
 from monitor.signing import verify
 
@@ -342,4 +344,60 @@ def test_the_console_says_times_one_way_and_how_long_an_incident_lasted() -> Non
     assert resolved == (
         "[RESOLVED] Acme: incident #7 is over after 7 h 50 min (started 2026-11-24 08:30 UTC, "
         "peak crisis at 2026-11-24 16:20 UTC)"
+    )
+
+
+# -- [display] timezone ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def warsaw() -> Iterator[None]:
+    """Times shown in Europe/Warsaw (UTC+1 in November), as ``[display] timezone`` sets."""
+    show_times_in("Europe/Warsaw")
+    try:
+        yield
+    finally:
+        show_times_in("UTC")
+
+
+def test_console_email_and_slack_show_times_in_the_display_zone(
+    warsaw: None, smtp: SMTPServer
+) -> None:
+    from alerts.console import render
+    from alerts.slack_blocks import head_blocks, plain_text, state_block
+
+    # 08:30 UTC is 09:30 in Warsaw in November (CET)
+    assert render(page()).splitlines()[0].endswith("incident #3 since 2026-11-24 09:30 CET")
+    email_sink(smtp.server_address[1]).send(page())
+    body = message_from_bytes(smtp.messages[0]["data"], policy=policy.default).get_content()
+    assert "since 2026-11-24 09:30 CET" in body and "UTC" not in body
+    slack = plain_text(head_blocks(page()))
+    assert "since 2026-11-24 09:30 CET" in slack and "UTC" not in slack
+    ack = IncidentAck(
+        incident_id=3, acknowledged_by="U1", acknowledged_at=datetime(2026, 11, 24, 8, 40)
+    )
+    assert "at 09:40 CET" in json.dumps(state_block(ack), ensure_ascii=False)
+
+
+def test_a_zone_without_an_abbreviation_is_named_by_its_offset() -> None:
+    show_times_in("Asia/Kuala_Lumpur")
+    try:
+        assert plain_time("2026-11-24T08:30:00+00:00") == "2026-11-24 16:30 UTC+08:00"
+    finally:
+        show_times_in("UTC")
+    assert plain_time("2026-11-24T08:30:00+00:00") == "2026-11-24 08:30 UTC"
+
+
+def test_an_unknown_zone_is_a_config_error_on_its_line() -> None:
+    text = (
+        '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n\n[display]\ntimezone = "Europe/Warsw"\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "brandmon.toml")
+    assert [str(problem) for problem in raised.value.problems] == [
+        "brandmon.toml:6: display.timezone: unknown time zone 'Europe/Warsw': expected an IANA "
+        "name such as Europe/Warsaw"
+    ]
+    assert parse_config(text.replace("Warsw", "Warsaw"), "ok.toml").display.timezone == (
+        "Europe/Warsaw"
     )

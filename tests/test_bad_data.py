@@ -104,7 +104,7 @@ def test_ingest_skips_a_line_nested_100000_deep_and_stores_every_good_line(
         f"skipped line 3: not JSON we accept (nested deeper than {MAX_DEPTH} levels)"
         in result.stderr
     )
-    assert "5 read, 5 stored" in result.stdout
+    assert "6 read: 5 stored" in result.stdout
     storage = Storage(db_url)
     assert stored_ids(storage) == ["0", "1", "2", "3", "4"]
     storage.close()
@@ -156,7 +156,7 @@ def test_ingest_stores_text_with_nul_and_lone_surrogates(db_url: str, tmp_path: 
     ]
     result = ingest(db_url, tmp_path, jsonl(*lines))
     assert result.exit_code == 0, result.output
-    assert "3 read, 3 stored" in result.stdout
+    assert "3 read: 3 stored" in result.stdout
     storage = Storage(db_url)
     texts = {m.external_id: m.text for m in storage.mentions()}
     assert texts == {"1": "acme \ufffd nul", "2": "acme \ufffd lone", "3": "acme fine"}
@@ -391,7 +391,7 @@ def test_ingest_counts_and_names_lines_with_invalid_utf8(db_url: str, tmp_path: 
 def test_ingest_exits_0_when_everything_was_taken(db_url: str, tmp_path: Path) -> None:
     result = ingest(db_url, tmp_path, jsonl({"id": "1", "text": "acme"}, {"id": "2", "text": "x"}))
     assert result.exit_code == 0, result.output
-    assert "2 read, 1 stored, 0 already known, 1 matched no brand, 0 skipped" in result.stdout
+    assert "2 read: 1 stored, 0 already known, 1 matched no brand, 0 skipped" in result.stdout
 
 
 def test_ingest_exits_1_when_the_database_refused_a_mention(db_url: str, tmp_path: Path) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
+from rich.cells import cell_len
 from typer.testing import CliRunner
 
+from monitor.alert import show_times_in
 from monitor.cli import app
 
 runner = CliRunner()
@@ -110,11 +120,48 @@ def test_ingest_stores_good_lines_and_reports_bad_ones(config: Path, jsonl: Path
     assert "skipped line 3: not JSON" in result.stderr
     assert "skipped line 6: needs an 'id' or a 'url'" in result.stderr
     assert "skipped line 7: followers: Input should be greater than or equal to 0" in result.stderr
-    # lines 1, 2, 3 (x2 brands) stored; line 5 matches no brand
-    assert "4 read, 4 stored, 0 already known, 1 matched no brand, 3 skipped" in result.stdout
+    # lines 1, 2 and 4 stored, line 4 naming both brands; line 5 matches no brand
+    assert "7 read: 3 stored, 0 already known, 1 matched no brand, 3 skipped" in result.stdout
+    assert "new mentions per brand: Acme 3, Globex 1" in result.stdout
 
     again = invoke("ingest", "--jsonl", str(jsonl), "--config", str(config))
-    assert "4 read, 0 stored, 4 already known, 1 matched no brand, 3 skipped" in again.stdout
+    assert "7 read: 0 stored, 3 already known, 1 matched no brand, 3 skipped" in again.stdout
+    assert "per brand" not in again.stdout
+
+
+def _summary(stdout: str) -> dict[str, int]:
+    """The numbers of ingest's summary line, by what they count."""
+    first = stdout.splitlines()[0]
+    found = re.findall(
+        r"(\d+) (read|stored|already known|matched no brand|skipped|not stored)", first
+    )
+    return {what: int(n) for n, what in found}
+
+
+def test_ingest_summary_adds_up_with_a_post_naming_two_brands(config: Path, tmp_path: Path) -> None:
+    posts = [
+        {"id": "a", "source": "x", "text": "Acme and Globex both lost my parcel"},
+        {"id": "b", "source": "x", "text": "Globex kettle works"},
+        {"id": "c", "source": "x", "text": "Acme and Globex merger"},
+        {"id": "d", "source": "x", "text": "nothing about anyone"},
+    ]
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(json.dumps(p) + "\n" for p in posts[:2]), encoding="utf-8")
+    invoke("ingest", "--jsonl", str(first), "--config", str(config))
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("".join(json.dumps(p) + "\n" for p in posts) + "{broken\n", encoding="utf-8")
+    result = invoke("ingest", "--jsonl", str(lines), "--config", str(config))
+    counts = _summary(result.stdout)
+    # a and b are known, c (two brands) is stored once, d matches no brand, the last is skipped
+    assert counts == {
+        "read": 5,
+        "stored": 1,
+        "already known": 2,
+        "matched no brand": 1,
+        "skipped": 1,
+    }
+    assert counts["read"] == sum(n for what, n in counts.items() if what != "read")
+    assert "new mentions per brand: Acme 1, Globex 1" in result.stdout
 
 
 def test_mentions_lists_what_was_stored(config: Path, jsonl: Path) -> None:
@@ -136,8 +183,78 @@ def test_mentions_lists_what_was_stored(config: Path, jsonl: Path) -> None:
     assert praise["reach_score"] > complaint["reach_score"]
 
     globex = invoke("mentions", "--config", str(config), "--brand", "Globex")
-    assert "Acme and Globex merger rumours" in globex.stdout
-    assert "1 mention(s)" in globex.stdout
+    header, *lines = globex.stdout.splitlines()  # piped: tab-separated, a header first
+    assert header.split("\t")[:3] == ["mention_id", "published_at", "brand"]
+    assert [line.split("\t")[2] for line in lines] == ["Globex"]
+    assert lines[0].split("\t")[-1] == "Acme and Globex merger rumours"
+
+
+def test_piped_mentions_are_one_per_line_whatever_the_text_holds(
+    config: Path, tmp_path: Path
+) -> None:
+    post = {"id": "t", "source": "x", "text": "Acme\tbroke\nmy kettle\r\nagain"}
+    lines = tmp_path / "tab.jsonl"
+    lines.write_text(json.dumps(post) + "\n", encoding="utf-8")
+    invoke("ingest", "--jsonl", str(lines), "--config", str(config))
+    result = invoke("mentions", "--config", str(config))
+    header, row = result.stdout.splitlines()
+    assert len(row.split("\t")) == len(header.split("\t")) == 12
+    assert row.split("\t")[-1] == "Acme broke my kettle again"
+
+
+def test_an_unknown_brand_is_an_error_naming_the_brands(config: Path) -> None:
+    result = invoke("mentions", "--config", str(config), "--brand", "Acmee")
+    assert result.exit_code == 2
+    assert "no brand 'Acmee'" in result.stderr and "Acme, Globex" in result.stderr
+    assert result.stdout == ""
+
+
+def _on_a_terminal(args: list[str], columns: int) -> str:
+    """What the installed ``brandmon`` prints on a terminal ``columns`` wide, without colours."""
+    script = Path(sys.executable).parent / "brandmon"
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    with subprocess.Popen(
+        [script, *args], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env
+    ):
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal's other end closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(controller)
+    shown = b"".join(chunks).decode()
+    return re.sub(r"\x1b\[[0-9;]*m", "", shown).replace("\r\n", "\n")
+
+
+def test_mentions_on_an_80_column_terminal_fit_and_wrap(config: Path, tmp_path: Path) -> None:
+    long = (
+        "Acme "
+        + "lost my parcel and nobody answers the phone, " * 6
+        + "https://x.example/"
+        + "a" * 90
+    )
+    posts = [
+        {"id": "long", "source": "x", "author": "ann", "text": long},
+        {"id": "wide", "source": "weibo", "author": "li", "text": "Acme 的客服太差了，" * 8},
+    ]
+    lines = tmp_path / "long.jsonl"
+    lines.write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+    invoke("ingest", "--jsonl", str(lines), "--config", str(config))
+    shown = _on_a_terminal(["mentions", "--config", str(config)], 80)
+    assert "\t" not in shown  # a terminal gets the table, not tab-separated values
+    widths = [cell_len(line) for line in shown.splitlines()]
+    assert max(widths) <= 80, shown
+    assert "2 mention(s)" in shown
+    words = " ".join(shown.split())
+    assert "ann" in words and "lost my parcel and nobody answers the phone" in words
+    assert shown.count("客服") == 8  # wrapped, none cut
 
 
 def test_mentions_rejects_a_bad_since(config: Path) -> None:
@@ -191,7 +308,9 @@ def test_demo_replays_a_crisis_that_rises_and_resolves(tmp_path: Path, monkeypat
     ]
     assert (tmp_path / "brandmon-demo.db").exists()
     assert not (tmp_path / "brandmon.db").exists()  # the demo never touches real data
-    listed = invoke("mentions", "--db", "brandmon-demo.db", "--brand", "Crestfield Chicken")
+    listed = invoke(
+        "mentions", "--db", "brandmon-demo.db", "--brand", "Crestfield Chicken", "--format", "table"
+    )
     assert "100 mention(s)" in listed.stdout
 
 
@@ -200,9 +319,9 @@ def test_bundled_sample_ingests_once(tmp_path: Path, monkeypatch) -> None:  # ty
     monkeypatch.delenv("BRANDMON_CONFIG", raising=False)
     sample = Path(__file__).resolve().parent.parent / "monitor" / "data" / "sample_mentions.jsonl"
     first = invoke("ingest", "--jsonl", str(sample))
-    assert first.stdout.startswith("21 read, 19 stored, 1 already known, 2 matched no brand")
+    assert first.stdout.startswith("21 read: 18 stored, 1 already known, 2 matched no brand")
     second = invoke("ingest", "--jsonl", str(sample))
-    assert second.stdout.startswith("21 read, 0 stored")
+    assert second.stdout.startswith("21 read: 0 stored")
     listed = invoke("mentions", "--brand", "Crestfield Chicken", "--format", "json")
     texts = [json.loads(line)["text"] for line in listed.stdout.splitlines()]
     assert any("克雷斯特菲尔德炸鸡" in t for t in texts)  # matched by its Chinese alias
@@ -217,7 +336,7 @@ def test_ingest_in_worker_processes_stores_the_same(tmp_path: Path, monkeypatch)
         (tmp_path / workers).mkdir()
         monkeypatch.chdir(tmp_path / workers)
         result = invoke("ingest", "--jsonl", str(sample), "--workers", workers)
-        assert result.stdout.startswith("21 read, 19 stored"), result.output
+        assert result.stdout.startswith("21 read: 18 stored"), result.output
         rows = invoke("mentions", "--format", "json").stdout.splitlines()
         listed.append(
             sorted((r["text"], r["sentiment_label"], r["priority"]) for r in map(json.loads, rows))
@@ -232,9 +351,9 @@ def test_very_long_ids_and_urls_are_stored_and_still_deduplicated(
     path = tmp_path / "long.jsonl"
     path.write_text(json.dumps({"id": long, "text": "acme again", "url": long}) + "\n")
     first = invoke("ingest", "--jsonl", str(path), "--config", str(config))
-    assert "1 read, 1 stored" in first.stdout
+    assert "1 read: 1 stored" in first.stdout
     again = invoke("ingest", "--jsonl", str(path), "--config", str(config))
-    assert "1 read, 0 stored, 1 already known" in again.stdout
+    assert "1 read: 0 stored, 1 already known" in again.stdout
 
 
 def test_check_config_warns_about_unset_secrets_without_failing(
@@ -340,3 +459,60 @@ def test_ingest_weighs_a_reviews_stars(config: Path, tmp_path: Path) -> None:
     listed = invoke("mentions", "--config", str(config), "--format", "json").stdout
     [stored] = [json.loads(line) for line in listed.splitlines()]
     assert stored["sentiment_label"] == "negative"
+
+
+def _commands() -> list[tuple[list[str], Any]]:
+    """Every command and subcommand of ``brandmon`` (typer's own click commands), with the
+    words that invoke it."""
+    found: list[tuple[list[str], Any]] = []
+
+    def walk(command: Any, words: list[str]) -> None:
+        found.append((words, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*words, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.mark.parametrize(
+    "words", [words for words, _ in _commands()], ids=lambda words: " ".join(words) or "brandmon"
+)
+def test_help_reads_as_plain_words(words: list[str]) -> None:
+    result = runner.invoke(app, [*words, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    shown = result.stdout
+    assert "`" not in shown  # reStructuredText or Markdown quoting
+    assert not re.search(r"\[/?(?:bold|italic|dim|red|green|yellow|blue|cyan|link)\b", shown)
+    if "Commands:" in shown:
+        assert "..." not in shown.split("Commands:")[1]  # no summary cut short
+    assert max(map(len, shown.splitlines())) <= 80
+
+
+@pytest.mark.parametrize(
+    "words", [words for words, _ in _commands()], ids=lambda words: " ".join(words) or "brandmon"
+)
+def test_every_option_and_argument_is_explained(words: list[str]) -> None:
+    command = dict((tuple(w), c) for w, c in _commands())[tuple(words)]
+    unexplained = [p.name for p in command.params if not getattr(p, "help", None)]
+    assert unexplained == []
+
+
+def test_command_summaries_are_whole_sentences() -> None:
+    # the list of commands shows a summary cut with "..." when the first sentence is long
+    for words, command in _commands()[1:]:
+        summary = command.get_short_help_str(limit=45)
+        assert summary.endswith((".", "?")) and not summary.endswith("..."), words
+
+
+def test_mentions_read_in_the_display_zone(config: Path, jsonl: Path) -> None:
+    config.write_text(config.read_text() + '\n[display]\ntimezone = "Asia/Kuala_Lumpur"\n')
+    invoke("ingest", "--jsonl", str(jsonl), "--config", str(config))
+    try:
+        table = invoke("mentions", "--config", str(config), "--format", "table", "--limit", "9")
+        tsv = invoke("mentions", "--config", str(config), "--format", "tsv")
+    finally:
+        show_times_in("UTC")
+    # line 1 was posted at 08:00 UTC: 16:00 in Kuala Lumpur; scripts still get UTC
+    assert "2026-11-20 16:00 UTC+08:00" in table.stdout
+    assert "2026-11-20T08:00:00+00:00" in tsv.stdout

@@ -100,8 +100,8 @@ def test_a_lead_labels_a_listed_mention_and_labelling_it_again_replaces_the_labe
 ) -> None:
     rows = listed(config)
     english, spanish = rows["1"], rows["2"]
-    table = invoke("mentions", "--config", str(config)).stdout
-    assert re.search(rf"│ {english['mention_id']} +│ 2026-11-20 08:00", table)  # the id to type
+    table = invoke("mentions", "--config", str(config), "--format", "table").stdout
+    assert re.search(rf"^#{english['mention_id']} +2026-11-20 08:00 UTC", table, re.M)  # the id
 
     result = invoke(
         "label", str(english["mention_id"]), "positive", "--by", "ann", "--config", str(config)

@@ -8,17 +8,19 @@ import random
 import re
 import shutil
 import subprocess
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 from sqlmodel import select
 
 from monitor.config import parse_config
 from monitor.model import Incident, Mention, MentionRow, utcnow
-from monitor.report import build_report, render_html
+from monitor.report import _time_figure, build_report, render_html
 from monitor.storage import Storage
 
 CONFIG = """
@@ -198,3 +200,89 @@ def test_the_report_renders_in_a_browser(stored: tuple[Path, Storage], tmp_path:
     # the charts were decoded and drawn: the negative line and the negative-reach fill show
     assert pixels_like((0xD7, 0x26, 0x3D)) > 200
     assert pixels_like((0x1B, 0x49, 0x65)) > 200  # the score line and the triage bars
+
+
+def test_negative_reach_is_explained_in_words(stored: tuple[Path, Storage]) -> None:
+    config_path, storage = stored
+    config = parse_config(config_path.read_text(), str(config_path))
+    now = utcnow()
+    page = render_html(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
+    explained = re.search(r'<p id="about-reach">([^<]+)</p>', page)
+    assert explained is not None
+    words = explained.group(1)
+    assert "adds up the reach scores of the negative mentions" in words
+    assert "0 to 100" in words and "not a count of people" in words
+
+
+def test_the_chart_legends_hide_no_data(stored: tuple[Path, Storage]) -> None:
+    config_path, storage = stored
+    config = parse_config(config_path.read_text(), str(config_path))
+    now = utcnow()
+    figure = _time_figure(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    legends = [(axes, axes.get_legend()) for axes in figure.axes if axes.get_legend()]
+    assert len(legends) == 2  # mentions, and the detector's score against the thresholds
+    for axes, legend in legends:
+        plot = axes.get_window_extent(renderer)
+        box = legend.get_window_extent(renderer)
+        assert not plot.overlaps(box), (plot, box)
+        assert box.x1 <= figure.bbox.x1  # and it is not cut off either
+
+
+def _old_data(tmp_path: Path, days: int) -> tuple[Path, Storage]:
+    config = tmp_path / "brandmon.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "old.db"))
+    storage = Storage(f"sqlite:///{tmp_path / 'old.db'}")
+    storage.create_schema()
+    then = utcnow() - timedelta(days=days)
+    storage.add_mentions(
+        [mention(n, then + timedelta(hours=n), "negative", 5.0, "complaint") for n in range(12)]
+    )
+    return config, storage
+
+
+def test_an_empty_default_week_reports_on_the_stored_range_and_says_so(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    config, _ = _old_data(tmp_path, days=30)
+    out = tmp_path / "report.html"
+    args = ["report", "--brand", "Acme", "--config", str(config), "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    assert "no mention of Acme from" in said and "the last 7 days" in said
+    assert "the report covers the stored mentions instead" in said
+    assert metrics(out.read_text())["volume"] == "12"
+
+    # asked for a window, the report keeps to it, empty or not
+    asked = CliRunner().invoke(app, [*args, "--since", "7d"], env={"COLUMNS": "200"})
+    assert "instead" not in asked.stdout
+    assert metrics(out.read_text())["volume"] == "0"
+
+
+def test_the_report_shows_times_in_the_display_zone(
+    stored: tuple[Path, Storage], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from monitor.alert import show_times_in
+    from monitor.cli import app
+
+    config_path, storage = stored
+    config_path.write_text(config_path.read_text() + '\n[display]\ntimezone = "Europe/Warsaw"\n')
+    out = tmp_path / "report.html"
+    args = ["report", "--brand", "Acme", "--since", "24h", "--config", str(config_path)]
+    try:
+        result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    finally:
+        show_times_in("UTC")
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    with storage.session() as session:
+        started = session.scalars(select(Incident)).one().started_at
+    warsaw = started.replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Warsaw"))
+    assert f"<td>{warsaw:%Y-%m-%d %H:%M} CET</td>" in page  # the incident's start
+    assert " UTC<" not in page
