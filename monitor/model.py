@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 MAX_ID_LENGTH = 500
@@ -246,6 +246,9 @@ class BrandWatch(SQLModel, table=True):
     brand: str = Field(primary_key=True, max_length=200)
     judged_until: datetime
     incident_id: int | None = None
+    detector: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    """The brand's detector as it stood at ``judged_until`` (``monitor.snapshot``), so any
+    instance resumes it without replaying history."""
 
 
 class SlackThread(SQLModel, table=True):
@@ -280,8 +283,9 @@ class SlackPost(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """Who may do one piece of shared work (poll a source, judge a brand, deliver to a sink)
-    until when: several instances on one PostgreSQL database divide the work this way."""
+    """Who may judge a brand or deliver to a sink, until when, on SQLite: it keeps a ``brandmon
+    run --once`` from doing either alongside a running daemon.  On PostgreSQL the instances
+    divide the work with advisory locks instead (``monitor.locks``)."""
 
     name: str = Field(primary_key=True, max_length=300)
     owner: str | None = Field(default=None, max_length=200)

@@ -94,7 +94,7 @@ class Surprise:
         self._expected: deque[float] = deque(maxlen=max(windows))
         self._surprises: deque[float] = deque(maxlen=max(windows))  # y - expected
         self._residuals: deque[float] = deque(maxlen=OFFSET + max(windows))  # y - profile
-        self._means = {w: _SortedWindow(keep) for w in windows}
+        self._means = {w: SortedWindow(keep) for w in windows}
         self._scale = {w: 1.0 / math.sqrt(w) for w in windows}
         self._maxima: dict[int, deque[float]] = {w: deque(maxlen=MAXIMA_DAYS) for w in windows}
         self._gumbel: dict[int, tuple[float, float] | None] = {w: None for w in windows}
@@ -173,18 +173,18 @@ def rarity(score: float) -> str:
     return "rarer than once in two years"
 
 
-class _SortedWindow:
+class SortedWindow:
     """The last ``size`` values, also kept in order: a window's median is read every hour over
     a week of buckets, and keeping the order costs less than sorting each time."""
 
     def __init__(self, size: int) -> None:
-        self._recent: deque[float] = deque(maxlen=size)
+        self.recent: deque[float] = deque(maxlen=size)
         self.ordered: list[float] = []
 
     def append(self, value: float) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            del self.ordered[bisect_left(self.ordered, self._recent[0])]
-        self._recent.append(value)
+        if len(self.recent) == self.recent.maxlen:
+            del self.ordered[bisect_left(self.ordered, self.recent[0])]
+        self.recent.append(value)
         insort(self.ordered, value)
 
 

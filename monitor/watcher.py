@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from monitor import snapshot
 from monitor.alert import MentionBrief, MentionPayload, PagePayload
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
@@ -102,6 +103,21 @@ class BrandWatcher:
             if moment >= self.judged_until and Level[name] > self.detector.level:
                 self.detector.resume_early(moment, Level[name], row.peak_score)
 
+    def _restore(self, watch: BrandWatch) -> bool:
+        """Take the brand up where the last judgement left it, from its saved detector;
+        False when there is none to use (then history is replayed)."""
+        if watch.detector is None:
+            return False
+        try:
+            self.detector = snapshot.restore(watch.detector, self.settings)
+        except snapshot.StaleSnapshot as exc:
+            log.info("replaying history instead brand=%s: %s", self.brand, exc)
+            return False
+        self.judged_until = to_utc(watch.judged_until)
+        self.incident_id = watch.incident_id
+        self._resume_early()
+        return True
+
     def _due(self, now: datetime) -> datetime:
         return bucket_floor(now, self.settings.bucket) - GRACE * self.settings.bucket
 
@@ -125,7 +141,7 @@ class BrandWatcher:
                 self.judged_until is None
                 or moved
                 or (watch and watch.incident_id != self.incident_id)
-            ):
+            ) and not (watch and self._restore(watch)):
                 self.detector = Detector(self.settings)
                 self.resume(now)
             return self._judge(now)
@@ -162,6 +178,7 @@ class BrandWatcher:
                         brand=self.brand,
                         judged_until=self.judged_until,
                         incident_id=self.incident_id,
+                        detector=snapshot.save(self.detector),
                     )
                 )
                 session.commit()

@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "connectors": SOURCES,
     "monitor.surprise": DETECTION,
     "monitor.detection": DETECTION,
+    "monitor.snapshot": DETECTION,  # a detector saved and restored, for resuming a brand
     "monitor.backtest": DETECTION,
     "monitor.pipeline": DETECTION,
     "monitor.watcher": DETECTION,

@@ -19,8 +19,8 @@ from monitor.cli import app
 from monitor.model import MentionRow
 from monitor.storage import Storage
 
-PREVIOUS_RELEASE_TABLES = [t for t in SQLModel.metadata.sorted_tables if t.name != "mentionstate"]
-"""What ``create_all`` made before migrations (the release before had no ``mentionstate``)."""
+BEFORE_MIGRATIONS = "0001"
+"""The schema the releases before migrations made (their ``create_all``)."""
 
 
 def row(external_id: str) -> MentionRow:
@@ -72,12 +72,12 @@ def test_an_empty_database_gets_this_releases_schema(db_url: str) -> None:
 def test_a_database_of_the_release_before_migrations_is_upgraded_keeping_its_mentions(
     db_url: str,
 ) -> None:
-    engine = sa.create_engine(db_url)
-    SQLModel.metadata.create_all(engine, tables=PREVIOUS_RELEASE_TABLES)
-    engine.dispose()
     old = Storage(db_url)
-    with old.engine.begin() as connection:  # stored by the old release, without migrations
-        connection.execute(SQLModel.metadata.tables["mention"].insert(), [row("1"), row("2")])
+    with old.engine.begin() as connection:  # as the old release made it: no version table
+        migrations.upgrade(connection, BEFORE_MIGRATIONS)
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        mention = sa.table("mention", *(sa.column(name) for name in row("1")))
+        connection.execute(mention.insert(), [row("1"), row("2")])
     old.close()
 
     storage = Storage(db_url)
