@@ -163,3 +163,31 @@ def test_huge_or_hostile_text_stays_bounded(text: str) -> None:
 )
 def test_short_slangy_english_posts_to_a_brand_are_english(text: str) -> None:
     assert detect_language(text) == "en"
+
+
+def test_lingua_slow_mode_runs_only_when_its_fast_mode_and_the_model_disagree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lingua import Language
+
+    from monitor.scoring import language as detection
+
+    class Unsure:
+        """lingua's fast mode leaning to Polish, not sure of it."""
+
+        def compute_language_confidence_values(self, text: str) -> list:
+            return [type("Value", (), {"language": Language.POLISH, "value": 0.6})()]
+
+    class Slow:
+        calls = 0
+
+        def detect_language_of(self, text: str) -> Language:
+            Slow.calls += 1
+            return Language.SERBIAN
+
+    monkeypatch.setattr(detection, "_detector", lambda fast: Unsure() if fast else Slow())
+    assert detection._lingua("zupa koro", "pl") == "pl"
+    assert Slow.calls == 0
+    assert detection._lingua("zupa koro", "sr") == "sr"
+    assert detection._lingua("zupa koro") == "sr"
+    assert Slow.calls == 2

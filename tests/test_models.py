@@ -27,7 +27,7 @@ from monitor.scoring.model import (
 )
 from monitor.scoring.sentiment import Post
 from monitor.storage import Storage
-from monitor.training import Example, fit, predict
+from monitor.training import MIN_GAIN, Example, fit, predict, tuned_shift
 from monitor.triage import triage
 
 # An invented language: what a text says is in its words, never in their order or number.
@@ -71,6 +71,38 @@ def test_a_batch_scores_as_each_text_alone(model: SentimentModel) -> None:
     assert np.allclose(together, alone)
     assert np.allclose(together.sum(axis=1), 1.0)
     assert model.probabilities([]).shape == (0, 2)
+
+
+def test_a_shifted_model_reads_texts_as_more_negative(model: SentimentModel) -> None:
+    texts = ["grulk ta ne", "lumina sarvi", "koro mi"]
+    before = model.probabilities(texts)[:, model.classes.index("negative")]
+    after = model.shifted(1.0).probabilities(texts)[:, model.classes.index("negative")]
+    assert (after > before).all()
+    assert np.allclose(model.shifted(0.0).probabilities(texts), model.probabilities(texts))
+    # the move is part of the saved model
+    again = SentimentModel.from_bytes(model.shifted(1.0).to_bytes())
+    assert np.allclose(again.probabilities(texts), model.shifted(1.0).probabilities(texts))
+
+
+def test_a_set_read_right_already_keeps_its_bias(examples: list[Example]) -> None:
+    shift, tuned, untuned = tuned_shift(examples, "xx")
+    assert (shift, tuned, untuned) == (0.0, 1.0, 1.0)
+
+
+def test_a_bias_is_moved_only_for_a_clear_gain() -> None:
+    # negative is the smaller class, and half its texts say it with one word among many
+    rng = random.Random(3)
+    rows = [
+        *(Example(invented(BAD, rng), "negative") for _ in range(40)),
+        *(
+            Example(" ".join(rng.sample(FILLER, 5) + rng.sample(BAD, 1)), "negative")
+            for _ in range(40)
+        ),
+        *(Example(invented(GOOD, rng), "positive") for _ in range(160)),
+        *(Example(" ".join(rng.sample(FILLER, 6)), "positive") for _ in range(80)),
+    ]
+    shift, tuned, untuned = tuned_shift(rows, "xx")
+    assert shift == 0.0 or tuned >= untuned + MIN_GAIN
 
 
 def test_grams_read_case_digits_and_repeats_alike() -> None:
@@ -210,6 +242,8 @@ def test_train_ship_writes_checked_models_from_labelled_csvs(
     assert "en: held out negative_precision 1.0" in result.output
     model = load_model(out, "en")
     assert model is not None and model.info.trained_on[0]["rows"] == 240  # 80 % of 300
+    assert model.info.figures["negative_shift"] == 0.0  # nothing to gain on a set read right
+    assert model.info.figures["cv_negative_f1"] == 1.0
     assert load_model(out, "lid") is not None
 
 
