@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -20,12 +21,19 @@ class Alert:
     brand: str
     kind: str  # "page", "resolved", "test" or "undeliverable" (a notice from the outbox)
     payload: Payload
+    chart: bytes | None = None
+    """The brand's last 24 hours as a PNG, drawn before delivery for a sink that asked for it
+    (``wants_chart``); a sink never draws it itself."""
 
     def read(self, payload: type[P]) -> P:
         """The payload, which a sink knows is a ``payload`` from the alert's kind."""
         if not isinstance(self.payload, payload):
             raise TypeError(f"a {self.kind} alert carries no {payload.__name__}")
         return self.payload
+
+
+Chart = Callable[[str], bytes]
+"""Draws a brand's last 24 hours as a PNG (the daemon hands one to the outbox's sender)."""
 
 
 class SinkError(Exception):
@@ -45,6 +53,9 @@ class PermanentSinkError(SinkError):
 
 
 class Sink(Protocol):
+    """A place alerts go.  A sink that shows pictures also has ``wants_chart(alert) -> bool``:
+    the outbox's sender then draws the brand's chart before handing it the alert."""
+
     name: str
 
     def send(self, alert: Alert) -> None:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from alerts.base import Alert, PermanentSinkError, Sink, SinkError
+from alerts.base import Alert, Chart, PermanentSinkError, Sink, SinkError
 from monitor.alert import UndeliverablePayload, payload_from_json
 from monitor.backoff import backoff as exponential_backoff
 from monitor.locks import WorkLocks, work_locks
@@ -65,11 +65,18 @@ class OutboxSender:
     """Delivers pending outbox rows to their sinks."""
 
     def __init__(
-        self, storage: Storage, sinks: Sequence[Sink], *, locks: WorkLocks | None = None
+        self,
+        storage: Storage,
+        sinks: Sequence[Sink],
+        *,
+        locks: WorkLocks | None = None,
+        chart: Chart | None = None,
     ) -> None:
         self.storage = storage
         self.sinks = {sink.name: sink for sink in sinks}
         self.locks = locks or work_locks(storage, instance_id())
+        self.chart = chart
+        """Draws the chart a sink may want with an alert; without it, alerts go without."""
 
     def deliver_due(self, now: datetime | None = None) -> DeliveryReport:
         """Try every pending row whose turn has come, oldest first, per sink in order.
@@ -107,7 +114,11 @@ class OutboxSender:
                 return
             try:  # a payload that does not read fails like its sink would
                 payload = payload_from_json(row.kind, json.loads(row.payload))
-                sink.send(Alert(row.idempotency_key, row.brand, row.kind, payload))
+                alert = Alert(row.idempotency_key, row.brand, row.kind, payload)
+                wants = getattr(sink, "wants_chart", None)
+                if self.chart is not None and wants is not None and wants(alert):
+                    alert = replace(alert, chart=self._chart(alert.brand))
+                sink.send(alert)
             except PermanentSinkError as exc:
                 self._dead(row, str(exc))
                 report.dead += 1
@@ -128,6 +139,16 @@ class OutboxSender:
                 return
             self._sent(row)
             report.sent += 1
+
+    def _chart(self, brand: str) -> bytes | None:
+        """The brand's chart, or None when it cannot be drawn: it is a courtesy, and the alert
+        goes out without it."""
+        assert self.chart is not None
+        try:
+            return self.chart(brand)
+        except Exception as exc:  # noqa: BLE001 - any failure to draw only costs the picture
+            log.warning("chart not drawn brand=%s: %s: %s", brand, type(exc).__name__, exc)
+            return None
 
     def _sent(self, row: AlertOutbox) -> None:
         with self.storage.session() as session:

@@ -142,6 +142,10 @@ class SlackSink:
         self._names_at = utcnow() - NAMES_FRESH
         self._labels: dict[str, str] = {}  # ID -> "#name", for messages
 
+    def wants_chart(self, alert: Alert) -> bool:
+        """A crisis page comes with the brand's last 24 hours (posted in its thread)."""
+        return alert.kind == "page" and alert.read(PagePayload).level == "crisis"
+
     def send(self, alert: Alert) -> None:
         if alert.kind == "test":
             channel = self._channel(self.slack.channel)
@@ -432,17 +436,14 @@ class SlackSink:
                 self._post(self._channel(route.channel), key, blocks, None)
 
     def _attach_chart(self, alert: Alert, channel: str, thread: str) -> None:
-        from monitor.report import build_report, chart_png
-
+        """Upload the chart drawn for ``alert`` (if any) into the incident's thread."""
+        if alert.chart is None:
+            return
         try:
-            now = utcnow()
-            report = build_report(
-                self.config, self.storage, alert.brand, now - timedelta(hours=24), now
-            )
             self._web().files_upload_v2(
                 channel=channel,
                 thread_ts=thread,
-                content=chart_png(report),
+                content=alert.chart,
                 filename=f"{alert.brand}-24h.png",
                 title=f"{alert.brand}: the last 24 hours",
             )

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from monitor.alert import display_zone, plain_time
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level
-from monitor.model import Incident, Mention, to_utc
+from monitor.model import Incident, Mention, to_utc, utcnow
 from monitor.storage import Activity, Storage, bucket_floor
 from monitor.watcher import replay
 
@@ -110,6 +110,12 @@ def _replay(
     steps = replay(Detector(settings), storage, brand, start - settings.learning, end)
     shown = [step for step in steps if step.at >= start]
     return [step.expected for step in shown], [step.score for step in shown]
+
+
+def day_chart(config: Config, storage: Storage, brand: str) -> bytes:
+    """``brand``'s last 24 hours as a PNG: what a crisis page in Slack shows."""
+    now = utcnow()
+    return chart_png(build_report(config, storage, brand, now - timedelta(hours=24), now))
 
 
 def chart_png(report: Report, *, triage: bool = False) -> bytes:

@@ -128,6 +128,13 @@ class PollTally:
         self.changed = self.not_modified = self.failed = self.skipped = self.stored = 0
 
 
+def _day_chart(config: Config, storage: Storage, brand: str) -> bytes:
+    """``monitor.report.day_chart``, imported (with matplotlib) when a first chart is drawn."""
+    from monitor.report import day_chart
+
+    return day_chart(config, storage, brand)
+
+
 def backoff(interval: timedelta, failures: int, retry_after: float | None = None) -> timedelta:
     """How long a source rests after its ``failures``-th consecutive failure."""
     if retry_after is not None:
@@ -350,7 +357,10 @@ class Daemon:
         self.pipeline = Pipeline(config, self.storage)
         self.watcher = Watcher(config, self.storage, locks=self.locks)
         self.sender = OutboxSender(
-            self.storage, build_sinks(config, self.storage), locks=self.locks
+            self.storage,
+            build_sinks(config, self.storage),
+            locks=self.locks,
+            chart=functools.partial(_day_chart, config, self.storage),
         )
         self.pollers = [
             SourcePoller(

@@ -317,3 +317,40 @@ def test_health_and_metrics_count_the_failed_alerts(storage: Storage) -> None:
     asyncio.run(daemon.detect_and_alert())
     assert daemon.health()[1]["alerts_failed"] == 0
     assert gauge() == 'brandmon_outbox_alerts{sink="slack",status="failed"} 0.0'
+
+
+class PictureSink(ScriptedSink):
+    """A sink that shows pictures: it wants the brand's chart with the second page only."""
+
+    def wants_chart(self, alert: Alert) -> bool:
+        return alert.read(PagePayload).why == "page 1"
+
+
+def test_the_chart_a_sink_wants_is_drawn_before_it_and_a_chart_that_fails_costs_only_it(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue(storage, 2, sinks=("pictures", "plain"))
+    pictures, plain = PictureSink("pictures"), ScriptedSink("plain")
+    drawn: list[str] = []
+
+    def chart(brand: str) -> bytes:
+        drawn.append(brand)
+        return b"png of " + brand.encode()
+
+    OutboxSender(storage, [pictures, plain], chart=chart).deliver_due()
+    assert [alert.chart for alert in pictures.received] == [None, b"png of Acme"]
+    assert [alert.chart for alert in plain.received] == [None, None]
+    assert drawn == ["Acme"]  # only for the alert that wanted it
+
+    def broken(brand: str) -> bytes:
+        raise RuntimeError("no display")
+
+    with storage.session() as session:
+        payload = page_payload(1)
+        enqueue(session, key="k", brand="Acme", kind="page", payload=payload, sinks=["pictures"])
+        session.commit()
+    again = PictureSink("pictures")
+    with caplog.at_level(logging.WARNING, logger="alerts.outbox"):
+        report = OutboxSender(storage, [again], chart=broken).deliver_due()
+    assert report.sent == 1 and [alert.chart for alert in again.received] == [None]
+    assert "chart not drawn brand=Acme: RuntimeError: no display" in caplog.text

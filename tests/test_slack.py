@@ -55,6 +55,9 @@ min_priority = "P2"
 """
 
 
+PNG = b"\x89PNG\r\n\x1a\n a chart"
+
+
 class FakeSlack:
     """Records every Web API call and answers as Slack's Web API reference says it does.
 
@@ -76,11 +79,15 @@ class FakeSlack:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.fail: list[Response] = []  # responses to give before behaving again
+        self.uploaded: list[bytes] = []  # the files' contents, as uploaded
         self.server = server
         server.expect_request(re.compile("/.*")).respond_with_handler(self.handle)
 
     def handle(self, request: Request) -> Response:
         method = request.path.strip("/")
+        if method == "upload":  # the upload URL files.getUploadURLExternal gave
+            self.uploaded.append(request.get_data())
+            return Response("OK - 1234", status=200)
         if request.is_json:
             body = request.get_json()
         else:
@@ -97,8 +104,6 @@ class FakeSlack:
             return self.reply(
                 {"ok": True, "channels": page, "response_metadata": {"next_cursor": following}}
             )
-        if method == "upload":
-            return Response("OK - 1234", status=200)
         if method == "files.getUploadURLExternal":
             url = self.server.url_for("/upload")
             return self.reply({"ok": True, "upload_url": url, "file_id": "F1"})
@@ -322,7 +327,11 @@ def test_an_incident_is_one_thread_per_channel_whose_head_says_where_it_stands(
     assert "Food safety: 1 crisis risk mention(s)" in dump(routed["blocks"])
     assert "acme refund" not in dump(routed["blocks"]).lower()
 
-    sink.send(page("crisis", "escalated", "2026-11-24T09:00:00+00:00"))
+    crisis_page = page("crisis", "escalated", "2026-11-24T09:00:00+00:00")
+    assert sink.wants_chart(crisis_page) and not sink.wants_chart(
+        page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved")
+    )
+    sink.send(replace(crisis_page, chart=PNG))  # drawn before the sink, by the outbox's sender
     war_head, crisis = slack.thread(WAR)
     # the crisis is broadcast to its channel with the user group, in its own thread there
     assert crisis["broadcast"] and "<!subteam^S0PR> 42 negative mentions" in crisis["text"]
@@ -331,6 +340,7 @@ def test_an_incident_is_one_thread_per_channel_whose_head_says_where_it_stands(
     assert f"archives/{PR}/p" in dump(war_head["blocks"])
     [upload] = slack.called("files.completeUploadExternal")
     assert upload["channel_id"] == WAR  # the chart of the last 24 hours, in the crisis thread
+    assert slack.uploaded == [PNG]
 
     resolved = page("warning", "resolved", "2026-11-24T12:00:00+00:00", kind="resolved")
     resolved = changed(resolved, peak_level="crisis")
@@ -626,7 +636,7 @@ def test_a_crisis_page_goes_out_even_when_its_chart_cannot_be_uploaded(
 
     slack.server.clear()
     slack.server.expect_request(re.compile("/.*")).respond_with_handler(no_files)
-    sink.send(page("crisis", "opened", "2026-11-24T09:00:00+00:00"))
+    sink.send(replace(page("crisis", "opened", "2026-11-24T09:00:00+00:00"), chart=PNG))
     assert [p["channel"] for p in slack.posts()] == [WAR, WAR, SAFETY]  # head, page, route
 
 
