@@ -14,6 +14,7 @@ from monitor.alert import (
     UndeliverablePayload,
     lasted,
     plain_time,
+    totals,
 )
 from monitor.config import Config
 from monitor.storage import Storage
@@ -66,8 +67,9 @@ def render(alert: Alert) -> str:
         return f"{head}\n{_line(p.mention).rstrip()}"
     if alert.kind == "resolved":
         head = f"[RESOLVED] {alert.brand}: incident #{p.incident_id} is over after "
+        counted = f": {totals(p)}" if totals(p) else ""
         return (
-            f"{head}{lasted(p.started_at, p.at)} (started {plain_time(p.started_at)}, "
+            f"{head}{lasted(p.started_at, p.at)}{counted} (started {plain_time(p.started_at)}, "
             f"peak {p.peak_level} at {plain_time(p.peak_at)})"
         )
     head = (
@@ -86,7 +88,8 @@ def render(alert: Alert) -> str:
 def _line(m: MentionBrief) -> str:
     who = m.author or "unknown"
     text = m.text if len(m.text) <= 100 else m.text[:99] + "…"
-    return f"  - {who} (reach {m.reach:.1f}, {m.source}): {text} {m.url or ''}"
+    also = f" (also {', '.join(m.also)})" if m.also else ""
+    return f"  - {who} (reach {m.reach:.1f}, {m.source}): {text} {m.url or ''}{also}"
 
 
 class ConsoleSink:

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from alerts.base import Alert
 from alerts.console import growth, undelivered, why
@@ -26,6 +27,7 @@ from monitor.alert import (
     TestPayload,
     UndeliverablePayload,
     plain_time,
+    totals,
 )
 from monitor.model import IncidentAck, to_utc, utcnow
 from monitor.vocabulary import SENTIMENTS
@@ -125,7 +127,9 @@ def mention_line(m: MentionBrief) -> tuple[str, str]:
     text = excerpt(m.text or "")
     who = escape(m.author or "unknown")
     tail = f" — {who} (reach {m.reach or 0:.0f}, {escape(str(m.source))})"
-    return f"• {link(m.url, text)}{tail}", f"• {escape(text)}{tail}"
+    elsewhere = [link(url, urlsplit(url).hostname or "here") for url in m.also]
+    also = f" · also {', '.join(elsewhere)}" if elsewhere else ""
+    return f"• {link(m.url, text)}{tail}{also}", f"• {escape(text)}{tail}"
 
 
 LABEL = "brandmon_label"
@@ -238,7 +242,7 @@ def page_blocks(alert: Alert, mention: str, *, menus: bool = False) -> Blocks:
         text = (
             f"*{escape(alert.brand)}: incident #{p.incident_id} is over.* It peaked at "
             f"*{p.peak_level}* at {plain_time(p.peak_at)}; "
-            f"it started {plain_time(p.started_at)}."
+            f"it started {plain_time(p.started_at)}." + (f" {totals(p)}." if totals(p) else "")
         )
         return fit([section(text)])
     summary = f"{mention}{escape(why(p))}. {escape(growth(p))}".strip()

@@ -30,6 +30,8 @@ class MentionBrief:
     category: str | None = None
     priority: str | None = None
     published_at: str | None = None
+    also: tuple[str, ...] = ()
+    """Links to the same post seen elsewhere (near-duplicate text on other sources)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class MentionBrief:
             "category": self.category,
             "priority": self.priority,
             "published_at": self.published_at,
+            **({"also": list(self.also)} if self.also else {}),
         }
 
     @classmethod
@@ -58,6 +61,7 @@ class MentionBrief:
             category=data.get("category"),
             priority=data.get("priority"),
             published_at=data.get("published_at"),
+            also=tuple(data.get("also") or ()),
         )
 
 
@@ -93,6 +97,10 @@ class PagePayload:
     share: float | None = None
     negative_reach: float | None = None
     previous_window: float | None = None
+    total_negative: int | None = None
+    """A resolution: the negative mentions from the incident's start to its end."""
+    total_mentions: int | None = None
+    """A resolution: all the mentions from the incident's start to its end."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +124,7 @@ class PagePayload:
             "thresholds": dict(self.thresholds),
             "top_mentions": [m.to_json() for m in self.top_mentions],
             "first_mentions": [m.to_json() for m in self.first_mentions],
+            **_given(total_negative=self.total_negative, total_mentions=self.total_mentions),
         }
 
     @classmethod
@@ -141,6 +150,8 @@ class PagePayload:
             share=data.get("share"),
             negative_reach=data.get("negative_reach"),
             previous_window=data.get("previous_window"),
+            total_negative=data.get("total_negative"),
+            total_mentions=data.get("total_mentions"),
         )
 
 
@@ -279,6 +290,19 @@ def plain_time(moment: str | datetime, *, day: bool = True) -> str:
         offset = local.strftime("%z")
         name = f"UTC{offset[:3]}:{offset[3:]}"
     return f"{local:%Y-%m-%d %H:%M} {name}" if day else f"{local:%H:%M} {name}"
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The ``fields`` that are set: a payload's later additions are left out of its JSON
+    until they hold something, so the JSON of everything else stays as it always was."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def totals(p: PagePayload) -> str:
+    """A resolution's totals in words ("412 negative mentions of 1,030 in all"), or ""."""
+    if p.total_negative is None or p.total_mentions is None:
+        return ""
+    return f"{p.total_negative:,} negative mentions of {p.total_mentions:,} in all"
 
 
 def lasted(start: str, end: str) -> str:

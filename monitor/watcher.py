@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -37,6 +39,10 @@ FIRST_MENTIONS = 3
 LOUD_REACH = 25.0  # reach of about a million-follower account: announced during an incident
 ORIGIN_POOL = 10  # the burst's most influential negative mentions, whose earliest are its origin
 ORIGIN_LEAD = timedelta(hours=1)  # how long before an incident opened its burst may have begun
+DUPLICATES = 3  # mentions read per top mention: copies of one post on other sources fold in
+GIST_CHARS = 120
+_LINKS = re.compile(r"https?://\S+|www\.\S+|@[\w.]+")
+_NOT_WORDS = re.compile(r"[\W_]+")
 
 
 def judge(detector: Detector, bucket: Activity) -> Step:
@@ -208,7 +214,10 @@ class BrandWatcher:
         row.resolved_at = incident.resolved
         row.history = json.dumps([[at.isoformat(), level.name] for at, level in incident.levels])
         top = self.storage.top_negative(
-            self.brand, step.at - timedelta(hours=1), step.at + self.settings.bucket, TOP_MENTIONS
+            self.brand,
+            step.at - timedelta(hours=1),
+            step.at + self.settings.bucket,
+            TOP_MENTIONS * DUPLICATES,
         )
         if step.page:
             known = json.loads(row.mention_ids)
@@ -286,6 +295,16 @@ class BrandWatcher:
         )
         first = sorted(pool, key=lambda m: m.published_at)[:FIRST_MENTIONS]
         share, negative_reach = self._window_totals(step)
+        during = (
+            self.storage.activity(
+                self.brand,
+                to_utc(row.started_at),
+                step.at + self.settings.bucket,
+                self.settings.bucket,
+            )
+            if step.event == "resolved"
+            else None
+        )
         return PagePayload(
             brand=self.brand,
             incident_id=row.id,
@@ -305,8 +324,10 @@ class BrandWatcher:
             share=share,
             negative_reach=negative_reach,
             thresholds=dict(zip(("watch", "warning", "crisis"), self.settings.enter, strict=True)),
-            top_mentions=tuple(_brief(m) for m in top),
+            top_mentions=distinct(top, TOP_MENTIONS),
             first_mentions=tuple(_brief(m) for m in first),
+            total_negative=None if during is None else sum(a.negative for a in during),
+            total_mentions=None if during is None else sum(a.volume for a in during),
         )
 
 
@@ -334,6 +355,28 @@ def as_whole(
         total = last.negative + (last.volume - last.negative) / filled
         rows[-1] = (last.start, last.negative, total, last.negative_reach)
     return rows
+
+
+def distinct(mentions: list[Mention], limit: int) -> tuple[MentionBrief, ...]:
+    """The first ``limit`` of ``mentions`` as alerts show them, the same post seen on several
+    sources once (the first seen of it, with the others' links in ``also``): texts alike
+    once links, handles, case, punctuation and spacing are set aside."""
+    kept: dict[str, tuple[Mention, list[str]]] = {}
+    for mention in mentions:
+        found = kept.get(gist(mention.text))
+        if found is None:
+            if len(kept) < limit:
+                kept[gist(mention.text)] = (mention, [])
+        elif mention.url and mention.url != found[0].url and mention.url not in found[1]:
+            found[1].append(mention.url)
+    return tuple(replace(_brief(m), also=tuple(links)) for m, links in kept.values())
+
+
+def gist(text: str) -> str:
+    """What is left of a post's text to tell it is a copy of another: its words, in lower
+    case, without links, @handles and punctuation, at most ``GIST_CHARS`` of them."""
+    words = _NOT_WORDS.sub(" ", _LINKS.sub(" ", text.lower())).split()
+    return " ".join(words)[:GIST_CHARS]
 
 
 def _brief(m: Mention) -> MentionBrief:

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from alerts.base import Alert
-from alerts.console import ConsoleSink
+from alerts.console import ConsoleSink, render
 from alerts.outbox import OutboxSender
-from monitor.alert import MentionPayload
+from monitor.alert import MentionBrief, MentionPayload
 from monitor.config import parse_config
-from monitor.model import AlertOutbox, BrandWatch, Incident, Mention, MentionRow
+from monitor.model import AlertOutbox, BrandWatch, Incident, Mention, MentionRow, to_utc
 from monitor.storage import Storage
-from monitor.watcher import Watcher
+from monitor.watcher import Watcher, distinct
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -98,6 +98,13 @@ def test_a_wave_pages_once_per_level_and_resolves_exactly_once(storage: Storage)
     assert levels == sorted(set(levels), key=["watch", "warning", "crisis"].index)
     assert len(incidents) == 1 and incidents[0].resolved_at is not None
     assert incidents[0].peak_level in ("warning", "crisis")
+    # the resolution counts what the incident saw, from its start to its end
+    resolved = json.loads(rows[-1].payload)
+    start = to_utc(incidents[0].started_at)
+    end = datetime.fromisoformat(resolved["at"]) + STEP
+    during = [m for m in storage.mentions() if start <= to_utc(m.published_at) < end]
+    assert resolved["total_negative"] == len(during) > 50  # most of the wave
+    assert resolved["total_mentions"] == len(during)  # every mention here is negative
     assert watch is not None and watch.judged_until > wave_start + timedelta(hours=3)
     assert all(r.sink == "console" and r.status == "pending" for r in rows)
 
@@ -195,3 +202,26 @@ def test_a_loud_complaint_during_an_incident_is_announced_once(storage: Storage)
     alert = Alert(row.idempotency_key, "Acme", "mention", MentionPayload.from_json(payload))
     ConsoleSink(stream).send(alert)
     assert "[LOUD] Acme: a high-reach complaint" in stream.getvalue()
+
+
+def test_the_same_post_on_two_sources_is_one_top_mention_with_both_links() -> None:
+    at = T0 + timedelta(days=2)
+    copies = [
+        negative(1, at, reach=40.0, author="news"),
+        negative(2, at, reach=30.0, author="fan"),
+        negative(3, at, reach=20.0, author="other"),
+    ]
+    copies[0]["text"] = "Acme kitchen video: RATS everywhere!! https://t.co/abc @acme"
+    copies[0]["url"] = "https://x.com/news/status/1"
+    copies[1]["text"] = "acme kitchen video: rats everywhere https://bsky.app/x @acme.bsky"
+    copies[1]["url"] = "https://bsky.app/profile/fan/post/2"
+    rows = [Mention.model_validate(row) for row in copies]
+
+    [first, second] = distinct(rows, 5)
+
+    assert first.author == "news" and first.also == ("https://bsky.app/profile/fan/post/2",)
+    assert second.author == "other" and second.also == ()
+    assert MentionBrief.from_json(first.to_json()) == first  # as the outbox stores it
+    payload = MentionPayload("Acme", 7, "crisis", at.isoformat(), first)
+    line = render(Alert("k", "Acme", "mention", payload))
+    assert "also https://bsky.app/profile/fan/post/2" in line
