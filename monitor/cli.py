@@ -8,11 +8,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -36,7 +35,7 @@ from monitor.vocabulary import CATEGORIES, PRIORITIES, SENTIMENTS
 if TYPE_CHECKING:
     from monitor.backtest import Backtest
     from monitor.detection import DetectorSettings
-    from monitor.jsonl import LineError
+    from monitor.jsonl import LineError, Utf8Lines
     from monitor.model import AlertOutbox, Mention, RawMention
     from monitor.pipeline import Pipeline, PipelineReport
     from monitor.storage import Storage
@@ -223,37 +222,20 @@ def _ingest(
         )
 
 
-@dataclass(slots=True)
-class _Utf8Lines:
-    """A file's lines as text.  Bytes that are not UTF-8 are read as U+FFFD, so the mention is
-    kept with a visible mark where they were; each such line is named and counted."""
+def _read_lines(path: Path) -> tuple[int, Utf8Lines]:
+    from monitor.jsonl import Utf8Lines
 
-    handle: BinaryIO
-    invalid: int = 0
-
-    def __iter__(self) -> Iterator[str]:
-        with self.handle:
-            for number, line in enumerate(self.handle, start=1):
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    self.invalid += 1
-                    err.print(
-                        f"line {number}: not valid UTF-8; the bad bytes are read as U+FFFD",
-                        markup=False,
-                    )
-                    text = line.decode("utf-8", errors="replace")
-                yield text
-
-
-def _read_lines(path: Path) -> tuple[int, _Utf8Lines]:
     try:
         with path.open("rb") as counting:
             total = sum(1 for line in counting if line.strip())
-        return total, _Utf8Lines(path.open("rb"))
+        return total, Utf8Lines(path.open("rb"), bad=_bad_utf8)
     except OSError as exc:
         err.print(f"error: cannot read {path}: {exc.strerror}", markup=False)
         raise typer.Exit(2) from None
+
+
+def _bad_utf8(number: int) -> None:
+    err.print(f"line {number}: not valid UTF-8; the bad bytes are read as U+FFFD", markup=False)
 
 
 def _print_report(report: PipelineReport, skipped: int, invalid_utf8: int) -> None:
@@ -556,7 +538,10 @@ def train(
     from monitor import training
     from monitor.scoring.model import write_models
 
-    extra = _added_sets(add or [])
+    try:
+        extra = training.labelled_sets(add or [])
+    except ValueError as exc:
+        _stop(f"--add {exc}", code=2)
     if ship:
         if from_csv is None or out is None:
             _stop("--ship needs --from-csv DIR and --out DIR", code=2)
@@ -593,24 +578,6 @@ def train(
 def _stop(message: str, *, code: int) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
-
-
-def _added_sets(pairs: Sequence[str]) -> dict[str, list[tuple[str, list]]]:
-    """``--add LANGUAGE=FILE`` options as ``train_shipped``'s ``extra``."""
-    from monitor import training
-
-    sets: dict[str, list[tuple[str, list]]] = {}
-    for pair in pairs:
-        language, _, name = pair.partition("=")
-        if not language or not name:
-            _stop(f"--add {pair!r}: expected LANGUAGE=FILE", code=2)
-        path = Path(name)
-        try:
-            examples = training.read_labelled_csv(path)
-        except (OSError, ValueError) as exc:
-            _stop(f"--add {pair}: {exc}", code=2)
-        sets.setdefault(language, []).append((path.name, examples))
-    return sets
 
 
 @app.command("test-alert")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import (
     BaseModel,
@@ -80,6 +80,28 @@ class LineError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class Utf8Lines:
+    """A file's lines as text.  Bytes that are not UTF-8 are read as U+FFFD, so the mention is
+    kept with a visible mark where they were; each such line's number is handed to ``bad``,
+    and they are counted (``invalid``)."""
+
+    handle: BinaryIO
+    bad: Callable[[int], None] = lambda number: None
+    invalid: int = 0
+
+    def __iter__(self) -> Iterator[str]:
+        with self.handle:
+            for number, line in enumerate(self.handle, start=1):
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    self.invalid += 1
+                    self.bad(number)
+                    text = line.decode("utf-8", errors="replace")
+                yield text
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[RawMention | LineError]:

@@ -107,6 +107,23 @@ def read_labelled_csv(path: Path) -> list[Example]:
     return examples
 
 
+def labelled_sets(pairs: Sequence[str]) -> dict[str, list[tuple[str, list[Example]]]]:
+    """``LANGUAGE=FILE`` pairs (``brandmon train --add``) as ``train_shipped``'s ``extra``: per
+    language, each file's name and rows.  ``ValueError`` names the pair that cannot be read."""
+    sets: dict[str, list[tuple[str, list[Example]]]] = {}
+    for pair in pairs:
+        language, _, name = pair.partition("=")
+        if not language or not name:
+            raise ValueError(f"{pair!r}: expected LANGUAGE=FILE")
+        path = Path(name)
+        try:
+            examples = read_labelled_csv(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{pair}: {exc}") from None
+        sets.setdefault(language, []).append((path.name, examples))
+    return sets
+
+
 def split(examples: Sequence[Example], held_out: float = HELD_OUT) -> tuple[list, list]:
     """``(train, test)``: the same shuffle (``SEED``) every time, so the test rows of a shipped
     model are known and never trained on."""
