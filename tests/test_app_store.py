@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.app_store import AppStoreConnector, AppStoreSource
 from connectors.base import PollResult, SourceError
-from connectors.http import make_client
 from monitor.config import ConfigError, parse_config
 from monitor.model import Cursor
 
@@ -45,18 +44,11 @@ def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) ->
         {"name": "acme-ios", "type": "app_store", "app_id": APP, "base_url": server.url_for("/")}
         | options
     )
-
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await AppStoreConnector(config).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(AppStoreConnector(config), cursor)
 
 
 def poll_error(server: HTTPServer, **options: object) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, **options)
-    return caught.value
+    return refused(lambda: poll(server, **options))
 
 
 def cursor(**newest: str) -> Cursor:

@@ -3,7 +3,6 @@ Developer API's ``reviews.list``, with a service account key made for the test."
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -15,12 +14,12 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.base import PollResult, SourceError
 from connectors.google_play import GooglePlayConnector, GooglePlaySource
-from connectors.http import make_client
 from monitor.config import ConfigError, parse_config
 from monitor.model import Cursor
 
@@ -138,20 +137,11 @@ def connector(server: HTTPServer, **options: object) -> GooglePlayConnector:
 
 
 def poll(source: GooglePlayConnector, cursor: Cursor | None = None) -> PollResult:
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await source.poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(source, cursor)
 
 
 def poll_error(source: GooglePlayConnector, key: rsa.RSAPrivateKey | None = None) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(source)
-    assert ACCESS_TOKEN not in str(caught.value)
-    if key is not None:
-        assert "PRIVATE KEY" not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(source), ACCESS_TOKEN, *(["PRIVATE KEY"] if key else []))
 
 
 def paged(request: Request) -> Response:

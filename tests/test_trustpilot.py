@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -10,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fakes.sources import poll_once, refused
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from connectors.base import PollResult, SourceError
-from connectors.http import make_client
 from connectors.trustpilot import TrustpilotConnector, TrustpilotSource
 from monitor.config import ConfigError, parse_config
 from monitor.model import Cursor
@@ -50,19 +49,11 @@ def poll(server: HTTPServer, cursor: Cursor | None = None, **options: object) ->
         }
         | options
     )
-
-    async def run() -> PollResult:
-        async with make_client(timeout=5.0) as client:
-            return await TrustpilotConnector(config).poll(client, cursor or Cursor())
-
-    return asyncio.run(run())
+    return poll_once(TrustpilotConnector(config), cursor)
 
 
 def poll_error(server: HTTPServer, cursor: Cursor | None = None) -> SourceError:
-    with pytest.raises(SourceError) as caught:
-        poll(server, cursor)
-    assert KEY not in str(caught.value)
-    return caught.value
+    return refused(lambda: poll(server, cursor), KEY)
 
 
 def paged(request: Request) -> Response:
