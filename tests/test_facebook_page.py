@@ -1,19 +1,17 @@
 """FacebookPageConnector, and the Graph API layer it shares with Instagram (connectors.graph),
-against a stand-in Graph API at the transport (``FakeGraph``, reused by test_instagram.py)."""
+against a stand-in Graph API on a loopback server (``tests/fakes/graph.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from fakes.graph import BASE, FakeGraph, Reply
 from pydantic import ValidationError
 
 from connectors.base import PollResult, SourceError
@@ -24,69 +22,8 @@ from monitor.model import Cursor
 from monitor.plugins import connector_class
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facebook_page"
-BASE = "https://graph.test/v21.0"
 TOKEN = "EAAGtestPageToken0123456789SECRETabcdef"
 PAGE = "100200300"
-JSON_TYPE = "application/json; charset=UTF-8"
-
-
-@dataclass
-class Reply:
-    """One answer of the fake: a fixture's bytes (or any body), a status and headers."""
-
-    body: bytes
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class FakeGraph:
-    """The Graph API at the transport: each path (below the version) answers with its queued
-    replies in turn, the last one again and again; every request is kept."""
-
-    def __init__(self, fixtures: Path) -> None:
-        self.fixtures = fixtures
-        self.routes: dict[str, list[Reply]] = {}
-        self.requests: list[httpx.Request] = []
-
-    def on(
-        self,
-        path: str,
-        *names: str,
-        status: int = 200,
-        headers: Mapping[str, str] | None = None,
-    ) -> FakeGraph:
-        """Queue the fixtures ``names`` (or ``{"data": []}`` when none) for ``path``."""
-        bodies = [(self.fixtures / name).read_bytes() for name in names] or [b'{"data": []}']
-        self.routes.setdefault(path, []).extend(
-            Reply(body, status, headers or {}) for body in bodies
-        )
-        return self
-
-    def asked(self, path: str) -> list[httpx.Request]:
-        return [request for request in self.requests if self._path(request) == path]
-
-    def paths(self) -> list[str]:
-        return [self._path(request) for request in self.requests]
-
-    def _path(self, request: httpx.Request) -> str:
-        return request.url.path.removeprefix("/v21.0/")
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        replies = self.routes.get(self._path(request))
-        if not replies:
-            return httpx.Response(404, json={"error": {"message": "no route", "code": 803}})
-        reply = replies.pop(0) if len(replies) > 1 else replies[0]
-        headers = {"Content-Type": JSON_TYPE, **reply.headers}
-        return httpx.Response(reply.status, content=reply.body, headers=headers)
-
-    def run(self, connector: object, cursor: Cursor | None = None) -> PollResult:
-        async def go() -> PollResult:
-            transport = httpx.MockTransport(self.handle)
-            async with httpx.AsyncClient(transport=transport) as client:
-                return await connector.poll(client, cursor or Cursor())  # type: ignore[attr-defined]
-
-        return asyncio.run(go())
 
 
 @pytest.fixture(autouse=True)
@@ -237,7 +174,7 @@ def test_the_next_poll_reports_only_what_is_new(graph: FakeGraph) -> None:
     assert later.paths() == [f"{PAGE}/feed", f"{PAGE}/feed", f"{PAGE}/ratings"]
     second_page = later.asked(f"{PAGE}/feed")[1]
     assert second_page.url.params["after"] == "QVFIUm5ld2VyMg"
-    assert second_page.url.host == "graph.test"  # ours, not paging.next's host
+    assert second_page.url.host == httpx.URL(BASE).host  # ours, not paging.next's host
     assert result.truncated is None and result.rest is None
 
     # Polled once more with nothing new: nothing is reported twice.

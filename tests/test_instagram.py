@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes.graph import BASE, FakeGraph, Reply
 from pydantic import ValidationError
-from test_facebook_page import FakeGraph, Reply
 
 from connectors.base import SourceError
 from connectors.instagram import MAX_HASHTAGS, InstagramConnector, InstagramSource
@@ -16,7 +16,6 @@ from monitor.model import Cursor
 from monitor.plugins import connector_class
 
 FIXTURES = Path(__file__).parent / "fixtures" / "instagram"
-BASE = "https://graph.test/v21.0"
 TOKEN = "IGQVJtestInstagramToken0123456789SECRET"
 ACCOUNT = "17841400000000001"
 SUMMER, QUIET, CHEFS = "17900000000000011", "17900000000000012", "17900000000000013"
