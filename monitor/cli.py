@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -76,8 +77,24 @@ def _storage(config: Config) -> Storage:
     from monitor.storage import Storage
 
     storage = Storage(config.storage.url, batch_size=config.storage.batch_size)
-    storage.create_schema()
+    with _database(storage):
+        storage.create_schema()
     return storage
+
+
+@contextmanager
+def _database(storage: Storage) -> Iterator[None]:
+    """Turn a database that cannot be reached or brought to this release's schema into one
+    line naming it (without its password) and exit 2, instead of a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        storage.close()
+        where = storage.engine.url.render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        _stop(f"cannot open the database {where}: {reason}", code=2)
 
 
 def _on_file(config: Config, db: Path | None) -> Config:
@@ -726,7 +743,7 @@ def db_current(config: ConfigOption = None) -> None:
     loaded = _config(config)
     storage = Storage(loaded.storage.url)
     try:
-        with storage.engine.connect() as connection:
+        with _database(storage), storage.engine.connect() as connection:
             found = migrations.current(connection)
     finally:
         storage.close()
@@ -746,9 +763,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
     loaded = _config(config)
     storage = Storage(loaded.storage.url)
     try:
-        with storage.engine.connect() as connection:
+        with _database(storage), storage.engine.connect() as connection:
             before = migrations.current(connection)
-        storage.create_schema()
+        with _database(storage):
+            storage.create_schema()
     finally:
         storage.close()
     after = migrations.head()

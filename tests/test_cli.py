@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -516,3 +517,27 @@ def test_mentions_read_in_the_display_zone(config: Path, jsonl: Path) -> None:
     # line 1 was posted at 08:00 UTC: 16:00 in Kuala Lumpur; scripts still get UTC
     assert "2026-11-20 16:00 UTC+08:00" in table.stdout
     assert "2026-11-20T08:00:00+00:00" in tsv.stdout
+
+
+@pytest.mark.parametrize("command", [["mentions"], ["run", "--once"], ["db", "current"]])
+def test_a_database_that_cannot_be_opened_is_one_line_without_its_password(
+    tmp_path: Path, command: list[str]
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nothing listens on
+    port = closed.getsockname()[1]
+    closed.close()
+    config = tmp_path / "brandmon.toml"
+    config.write_text(
+        f'[storage]\nurl = "postgresql+psycopg://brand:s3cret@127.0.0.1:{port}/x"\n'
+        '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n'
+        '[[sources]]\nname = "feed"\ntype = "rss"\nurl = "https://news.example/feed"\n',
+        encoding="utf-8",
+    )
+    result = invoke(*command, "--config", str(config))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: cannot open the database postgresql+psycopg://brand:***@127.0.0.1:{port}/x: "
+    )
+    assert "s3cret" not in result.output
+    assert "Traceback" not in result.output
