@@ -9,6 +9,7 @@ without stopping the other sources.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -60,6 +61,15 @@ class SourceError(Exception):
         self.status = status
         self.headers: Mapping[str, str] = headers or {}
         self.body = body
+
+
+def secret(variable: str | None) -> str:
+    """The value of the environment variable a source's ``*_env`` setting names (secrets never
+    live in the config file); an ``auth`` error when it is unset or empty."""
+    value = os.environ.get(variable or "")
+    if not value:
+        raise SourceError("auth", f"environment variable {variable} is not set")
+    return value
 
 
 class Connector(Protocol):

@@ -14,7 +14,6 @@ for a day.  The post's own ``langs`` is its language; quotes count as reposts.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import Field
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import fetch_json_page, slow_down
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, parse_time, string
@@ -143,10 +142,7 @@ class BlueskyConnector:
     def _headers(self) -> dict[str, str] | None:
         if not self.config.token_env:
             return None
-        token = os.environ.get(self.config.token_env)
-        if not token:
-            raise SourceError("auth", f"environment variable {self.config.token_env} is not set")
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {secret(self.config.token_env)}"}
 
     async def _look_up_followers(
         self,

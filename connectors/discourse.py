@@ -30,13 +30,12 @@ rest (``PollResult.rest``).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Literal
 
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import JsonPage, fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import (
@@ -148,10 +147,7 @@ class DiscourseConnector:
         variable, username = self.config.api_key_env, self.config.api_username
         if variable is None or username is None:
             return {}
-        key = os.environ.get(variable)
-        if not key:
-            raise SourceError("auth", f"environment variable {variable} is not set")
-        return {"Api-Key": key, "Api-Username": username}
+        return {"Api-Key": secret(variable), "Api-Username": username}
 
     async def _whole_posts(
         self, client: httpx.AsyncClient, headers: dict[str, str], items: list[Item]

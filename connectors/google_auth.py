@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from connectors.base import SourceError
+from connectors.base import SourceError, secret
 from connectors.payload import Json, count, string
 from monitor.http import parse_retry_after, redact_url
 
@@ -53,9 +52,7 @@ class ServiceAccount:
     def load(cls, variable: str) -> ServiceAccount:
         """The service account whose key file the environment variable ``variable`` names; an
         ``auth`` error says what is wrong without quoting the file."""
-        path = os.environ.get(variable)
-        if not path:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        path = secret(variable)
         where = f"the service account key file named by {variable}"
         try:
             with open(path, "rb") as file:

@@ -47,7 +47,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,7 +56,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import SourceError
+from connectors.base import SourceError, secret
 from connectors.http import fetch
 from connectors.payload import HighWater, Json, obj, objects, parse_time, string
 from monitor.config import Duration, EnvName, HttpUrl, SourceBase
@@ -197,21 +196,15 @@ class Graph:
     whether the poll should stop asking (``rest``)."""
 
     def __init__(self, client: httpx.AsyncClient, config: GraphSource) -> None:
-        token = os.environ.get(config.token_env)
-        if not token:
-            raise SourceError("auth", f"environment variable {config.token_env} is not set")
+        token = secret(config.token_env)
         self.client = client
         self.base_url = config.base_url.rstrip("/")
         self.source = config.name
         self._token = token
         self._proof: dict[str, str] = {}
         if config.app_secret_env:
-            secret = os.environ.get(config.app_secret_env)
-            if not secret:
-                raise SourceError(
-                    "auth", f"environment variable {config.app_secret_env} is not set"
-                )
-            proof = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            app_secret = secret(config.app_secret_env)
+            proof = hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
             self._proof = {"appsecret_proof": proof}
         self.rest: float | None = None
         """Seconds to rest: set once usage is high or a rate limit was hit; then no more

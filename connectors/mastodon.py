@@ -21,7 +21,6 @@ Boosts are read as the boosted status, once.  Status text is HTML; ``language`` 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, secret
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back
 from connectors.payload import (
@@ -152,11 +151,7 @@ class MastodonConnector:
         return feeds
 
     def _token(self) -> str:
-        variable = self.config.token_env
-        token = os.environ.get(variable or "")
-        if not token:
-            raise SourceError("auth", f"environment variable {variable} is not set")
-        return token
+        return secret(self.config.token_env)
 
     def _mention(self, status: Json) -> RawMention | None:
         status_id = string(status, "id")

@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import httpx
 from pydantic import Field
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import fetch_json
 from connectors.payload import Json, count, malformed, obj, objects, refusal, string
 from monitor.config import Duration, EnvName, HttpUrl, SourceBase
@@ -80,10 +79,7 @@ class TelegramConnector:
         self.name = config.name
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
-        variable = self.config.token_env
-        token = os.environ.get(variable)
-        if not token:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        token = secret(self.config.token_env)
         url = f"{self.config.base_url.rstrip('/')}/bot{token}/getUpdates"
         offset = count(cursor.cursor)
         mentions: list[RawMention] = []

@@ -23,7 +23,6 @@ business units or locations.  Trustpilot's public API allows about 833 calls in 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, secret
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back_to
 from connectors.payload import HighWater, Json, count, malformed, obj, objects, parse_time, string
@@ -70,10 +69,7 @@ class TrustpilotConnector:
         self.name = config.name
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
-        variable = self.config.api_key_env
-        key = os.environ.get(variable)
-        if not key:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        key = secret(self.config.api_key_env)
         mark = HighWater.load(cursor.cursor)
         query = {"orderBy": "createdat.desc", "perPage": str(self.config.per_page), "page": "1"}
         paged = await page_back_to(

@@ -30,7 +30,6 @@ travels as the ``access_token`` query parameter, which the HTTP layer never name
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -38,7 +37,7 @@ from typing import Literal
 import httpx
 from pydantic import Field
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import JsonPage, fetch_json_page
 from connectors.paging import Item, Page, Paged, page_back
 from connectors.payload import Json, count, malformed, obj, objects, refusal, string
@@ -91,10 +90,7 @@ class WeiboConnector:
         self.name = config.name
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
-        variable = self.config.access_token_env
-        token = os.environ.get(variable)
-        if not token:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        token = secret(self.config.access_token_env)
         marks = _marks(cursor.cursor)
         result = PollResult()
         for read, name in enumerate(dict.fromkeys(self.config.feeds)):

@@ -27,7 +27,6 @@ until that time.
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, secret
 from connectors.http import fetch_json_page
 from connectors.paging import Item, Page, page_back
 from connectors.payload import Json, count, malformed, obj, objects, parse_time, string
@@ -82,10 +81,7 @@ class XConnector:
         self.name = config.name
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
-        variable = self.config.bearer_token_env
-        token = os.environ.get(variable)
-        if not token:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        token = secret(self.config.bearer_token_env)
         seen = _post_id(cursor.cursor)
         params = {
             "query": self.config.query,

@@ -35,7 +35,6 @@ every error message, so the key never reaches a log.  Google says why it refused
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 from urllib.parse import urlencode
@@ -44,7 +43,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import Field, model_validator
 
-from connectors.base import PollResult, SourceError
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import fetch_json
 from connectors.payload import (
     Json,
@@ -142,10 +141,7 @@ class YouTubeConnector:
         self.name = config.name
 
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
-        variable = self.config.api_key_env
-        key = os.environ.get(variable)
-        if not key:
-            raise SourceError("auth", f"environment variable {variable} is not set")
+        key = secret(self.config.api_key_env)
         since = parse_time(cursor.cursor)
         search = {
             "part": "snippet",
