@@ -49,7 +49,6 @@ from connectors.graph import (
     comment_url,
     created,
     dump_mark,
-    dump_state,
     load_mark,
     load_state,
 )
@@ -105,12 +104,8 @@ class FacebookPageConnector:
     async def poll(self, client: httpx.AsyncClient, cursor: Cursor) -> PollResult:
         graph = Graph(client, self.config)
         state = load_state(cursor.cursor)
-        page = self.config.page_id
-        if not isinstance(state.get("page_name"), str):
-            about = await graph.gently(lambda: graph.get(page, {"fields": "name"}))
-            if about is not None:
-                state["page_name"] = string(about, "name") or page
-        name = str(state.get("page_name") or "the Page")
+        name = await graph.remembered(state, "page_name", self.config.page_id, "name")
+        name = name or "the Page"
         readers = {
             "feed": partial(self._feed, graph, state, name),
             "tagged": partial(self._tagged, graph, state, name),
@@ -123,12 +118,7 @@ class FacebookPageConnector:
             if found is not None:
                 mentions += found[0]
                 cut += [found[1]] if found[1] else []
-        return PollResult(
-            mentions=mentions,
-            cursor=Cursor(cursor=dump_state(state)),
-            truncated=sum(cut) if cut else None,
-            rest=graph.rest,
-        )
+        return graph.result(mentions, cut, state)
 
     async def _feed(self, graph: Graph, state: Json, name: str) -> Found:
         """New visitors' posts of the feed and new comments on the posts read; ``state``'s

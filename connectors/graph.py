@@ -56,11 +56,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 from pydantic import Field
 
-from connectors.base import SourceError, secret
+from connectors.base import PollResult, SourceError, secret
 from connectors.http import fetch
 from connectors.payload import HighWater, Json, obj, objects, parse_time, string
 from monitor.config import Duration, EnvName, HttpUrl, SourceBase
 from monitor.http import parse_retry_after, redact_url
+from monitor.model import Cursor, RawMention
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,27 @@ class Graph:
         if not isinstance(data, dict):
             raise SourceError("malformed", f"{where} did not return an object")
         return data
+
+    async def remembered(self, state: Json, key: str, node: str, field: str) -> str | None:
+        """``node``'s ``field`` (a Page's name, an account's username), asked once and kept in
+        ``state[key]`` (``node`` itself when the answer has none); None while it cannot be
+        asked."""
+        if not isinstance(state.get(key), str):
+            about = await self.gently(lambda: self.get(node, {"fields": field}))
+            if about is not None:
+                state[key] = string(about, field) or node
+        value = state.get(key)
+        return value if isinstance(value, str) else None
+
+    def result(self, mentions: list[RawMention], cut: list[int], state: Json) -> PollResult:
+        """A poll's result: ``mentions``, ``state`` as its cursor, the posts the listings
+        ``cut`` short may have missed, and the rest usage asked for."""
+        return PollResult(
+            mentions=mentions,
+            cursor=Cursor(cursor=dump_state(state)),
+            truncated=sum(cut) if cut else None,
+            rest=self.rest,
+        )
 
     async def gently(self, read: Callable[[], Awaitable[T]]) -> T | None:
         """``read()``, unless the poll is resting already (None).  A rate limit it hits makes

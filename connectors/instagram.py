@@ -53,7 +53,6 @@ from connectors.graph import (
     comment_url,
     created,
     dump_mark,
-    dump_state,
     load_mark,
     load_state,
 )
@@ -122,11 +121,7 @@ class InstagramConnector:
         graph = Graph(client, self.config)
         state = load_state(cursor.cursor)
         account = self.config.ig_user_id
-        if not isinstance(state.get("username"), str):
-            about = await graph.gently(lambda: graph.get(account, {"fields": "username"}))
-            if about is not None:
-                state["username"] = string(about, "username") or account
-        username = str(state.get("username") or account)
+        username = await graph.remembered(state, "username", account, "username") or account
         mentions: list[RawMention] = []
         cut: list[int] = []
 
@@ -143,12 +138,7 @@ class InstagramConnector:
             found_tags = await self._hashtags(graph, state)
             mentions += found_tags[0]
             cut += found_tags[1]
-        return PollResult(
-            mentions=mentions,
-            cursor=Cursor(cursor=dump_state(state)),
-            truncated=sum(cut) if cut else None,
-            rest=graph.rest,
-        )
+        return graph.result(mentions, cut, state)
 
     async def _comments(
         self, graph: Graph, state: Json, username: str
