@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import SQLModel, create_engine
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.config import parse_config
@@ -124,9 +123,9 @@ def run_pipeline(
     schema on ``postgres``, its tables dropped first), and how many were stored."""
     with tempfile.TemporaryDirectory() as tmp:
         if postgres:
-            engine = create_engine(postgres)
-            SQLModel.metadata.drop_all(engine)
-            engine.dispose()
+            empty = Storage(postgres)
+            empty.drop_schema()
+            empty.close()
         url = postgres or f"sqlite:///{Path(tmp) / 'bench.db'}"
         config = parse_config(config_text.format(db=url), "bench.toml")
         storage = Storage(config.storage.url, batch_size=config.storage.batch_size)

@@ -18,8 +18,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import SQLModel, create_engine
-
 from monitor.model import MentionRow
 from monitor.storage import Storage
 
@@ -71,9 +69,9 @@ def store(url: str, data: list[MentionRow]) -> tuple[float, float]:
 
 
 def fresh(url: str) -> str:
-    engine = create_engine(url)
-    SQLModel.metadata.drop_all(engine)
-    engine.dispose()
+    empty = Storage(url)
+    empty.drop_schema()
+    empty.close()
     return url
 
 

@@ -174,6 +174,12 @@ class Storage:
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             migrations.upgrade(connection)
 
+    def drop_schema(self) -> None:
+        """Remove every table and the schema's version (tests and benches start from an empty
+        database)."""
+        with self.engine.begin() as connection:
+            migrations.drop_all(connection)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
 
 from monitor.storage import Storage
 
@@ -46,11 +45,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'brandmon.db'}"
         return
     url = request.getfixturevalue("pg_url")
-    engine = create_engine(url)
-    SQLModel.metadata.drop_all(engine)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.dispose()
+    empty = Storage(url)
+    empty.drop_schema()
+    empty.close()
     yield url
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text
-from sqlmodel import SQLModel, func, select
+from sqlmodel import func, select
 from werkzeug import Request, Response
 
 from monitor.locks import lock_key
@@ -119,7 +119,7 @@ def until(condition: Callable[[], object], seconds: float) -> bool:
 @pytest.fixture
 def storage(pg_url: str) -> Iterator[Storage]:
     store = Storage(pg_url)
-    SQLModel.metadata.drop_all(store.engine)  # the session's database: start empty
+    store.drop_schema()  # the session's database: start empty
     store.create_schema()
     yield store
     store.close()
@@ -150,7 +150,7 @@ def test_three_instances_starting_at_once_on_an_empty_database_all_come_up(
     pg_url: str, httpserver: HTTPServer, tmp_path: Path, instances: list
 ) -> None:
     empty = Storage(pg_url)
-    SQLModel.metadata.drop_all(empty.engine)
+    empty.drop_schema()
     empty.close()
     httpserver.expect_request("/feed").respond_with_handler(calm)
     config = write_config(tmp_path, pg_url, {"news": httpserver.url_for("/feed")})

@@ -103,11 +103,9 @@ def test_migrations_run_down_to_nothing_and_up_again(db_url: str) -> None:
 
 
 def test_instances_starting_at_once_on_an_empty_postgresql_all_come_up(pg_url: str) -> None:
-    engine = sa.create_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    engine.dispose()
+    empty = Storage(pg_url)
+    empty.drop_schema()
+    empty.close()
     storages = [Storage(pg_url) for _ in range(3)]
     start, failures = threading.Barrier(len(storages)), []
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import event, select
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 from werkzeug import Request, Response
 
 from connectors.http import make_client
@@ -108,7 +108,7 @@ def test_instances_on_postgresql_poll_a_source_once_whoever_comes(
     pg_url: str, httpserver: HTTPServer
 ) -> None:
     storage = Storage(pg_url)
-    SQLModel.metadata.drop_all(storage.engine)  # the session's database: start empty
+    storage.drop_schema()  # the session's database: start empty
     storage.create_schema()
     arrived, release = threading.Event(), threading.Event()
 
@@ -163,7 +163,7 @@ def test_on_postgresql_a_source_asking_for_a_short_rest_still_waits_its_interval
     pg_url: str, httpserver: HTTPServer
 ) -> None:
     storage = Storage(pg_url)
-    SQLModel.metadata.drop_all(storage.engine)
+    storage.drop_schema()
     storage.create_schema()
     httpserver.expect_request("/feed").respond_with_data(
         "slow down", status=429, headers={"Retry-After": "1"}

@@ -254,12 +254,9 @@ def test_a_lost_database_is_not_taken_for_a_bad_row(
 def test_instances_starting_together_on_an_empty_database_all_come_up(pg_url: str) -> None:
     import threading
 
-    from sqlalchemy import create_engine
-    from sqlmodel import SQLModel
-
-    engine = create_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    engine.dispose()
+    empty = Storage(pg_url)
+    empty.drop_schema()
+    empty.close()
     start = threading.Barrier(4)
     errors: list[BaseException] = []
 

@@ -20,8 +20,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+import monitor.model  # noqa: F401  (the tables drop_all removes)
 
 HERE = Path(__file__).parent
 
@@ -50,10 +52,15 @@ def current(connection: Connection) -> str | None:
 def upgrade(connection: Connection, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (this release's schema by default), in
     ``connection``'s transaction (the caller commits)."""
-    settings = config(connection)
-    if current(connection) is not None and not inspect(connection).has_table("mention"):
-        command.stamp(settings, "base", purge=True)  # its tables were dropped: start afresh
-    command.upgrade(settings, revision)
+    command.upgrade(config(connection), revision)
+
+
+def drop_all(connection: Connection) -> None:
+    """Remove every brandmon table and the schema's version, leaving an empty database (what
+    the tests and benches start from); dropping the tables alone would leave a version that
+    says they are there."""
+    SQLModel.metadata.drop_all(connection)
+    connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 def downgrade(connection: Connection, revision: str) -> None:
