@@ -363,10 +363,11 @@ def distinct(mentions: list[Mention], limit: int) -> tuple[MentionBrief, ...]:
     once links, handles, case, punctuation and spacing are set aside."""
     kept: dict[str, tuple[Mention, list[str]]] = {}
     for mention in mentions:
-        found = kept.get(gist(mention.text))
+        key = gist(mention.text)
+        found = kept.get(key)
         if found is None:
             if len(kept) < limit:
-                kept[gist(mention.text)] = (mention, [])
+                kept[key] = (mention, [])
         elif mention.url and mention.url != found[0].url and mention.url not in found[1]:
             found[1].append(mention.url)
     return tuple(replace(_brief(m), also=tuple(links)) for m, links in kept.values())
