@@ -19,12 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from monitor.detection import Detector, DetectorSettings, Escalation, Incident, Level
-from monitor.surprise import Reading, SortedWindow, Surprise
+from monitor.surprise import SortedWindow, Surprise
 
 _CLASSES: dict[str, type] = {
-    cls.__name__: cls for cls in (Detector, Escalation, Incident, Reading, Surprise, SortedWindow)
+    cls.__name__: cls for cls in (Detector, Escalation, Incident, Surprise)
 }
-"""What a snapshot may hold besides plain values."""
+"""The objects a snapshot may hold besides plain values (and ``SortedWindow``, saved as its
+values)."""
 _SETTINGS = {"settings": None}
 """Stands for the detector's settings, which are not saved but handed to ``restore``."""
 
