@@ -29,6 +29,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from monitor import workers
 from monitor.config import parse_config
 from monitor.scheduler import Daemon
 from monitor.storage import Storage
@@ -182,6 +183,7 @@ def main(feeds: int, wave: bool, compare_reader: bool = False) -> None:
         storage = Storage(config.storage.url)
         storage.create_schema()
         daemon = Daemon(config, storage)
+        workers.start(config.service.worker_count)  # as `brandmon run` does
         peer = run_reader(port, feeds) if compare_reader else []
         # cold: a fresh database, every feed new; warm: every feed answers 304
         for name, figures in zip(COLD_WARM, (cycle(daemon), cycle(daemon)), strict=True):
@@ -236,4 +238,7 @@ if __name__ == "__main__":
         help="run the same cycles through lemon24's reader (pip-installed into a throwaway venv)",
     )
     arguments = parser.parse_args()
-    main(arguments.feeds, not arguments.no_wave, arguments.compare_reader)
+    try:
+        main(arguments.feeds, not arguments.no_wave, arguments.compare_reader)
+    finally:
+        workers.stop()

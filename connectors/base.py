@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -61,6 +61,10 @@ class SourceError(Exception):
         self.status = status
         self.headers: Mapping[str, str] = headers or {}
         self.body = body
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # raised in a worker process (a feed's parse), it crosses back pickled, attributes too
+        return (type(self), (self.kind, str(self)), self.__dict__)
 
 
 def secret(variable: str | None) -> str:

@@ -12,7 +12,6 @@ which is unwrapped for the entry's URL too.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from pydantic import Field
 from connectors.base import PollResult, SourceError
 from connectors.http import Fetched, fetch
 from connectors.payload import html_to_text
+from monitor import workers
 from monitor.config import HttpUrl, SourceBase
 from monitor.http import redact_url
 from monitor.model import Cursor, RawMention
@@ -73,48 +73,54 @@ class RssConnector:
         )
         if fetched.status == 304:
             return PollResult(cursor=new_cursor, not_modified=True)
-        # Parsing a large feed takes a while; keep the event loop free for the other sources.
-        parsed = await asyncio.to_thread(_parse, fetched)
-        return PollResult(mentions=self._mentions(parsed), cursor=new_cursor)
+        # Parsing is the costly part of a poll: in a worker process where there are cores to
+        # spare, so the event loop keeps fetching the other sources.
+        mentions = await workers.run(mentions_in, fetched, self.name)
+        return PollResult(mentions=mentions, cursor=new_cursor)
 
-    def _mentions(self, parsed: feedparser.FeedParserDict) -> list[RawMention]:
-        feed: Entry = parsed.get("feed", {})
-        mentions: list[RawMention] = []
-        seen: set[str] = set()
-        for entry in parsed.get("entries", []):
-            mention = self._mention(entry, feed)
-            keys = {mention.external_id}
-            if url := canonical_url(mention.url):
-                keys.add(url)
-            if keys & seen:
-                continue
-            seen |= keys
-            mentions.append(mention)
-        return mentions
 
-    def _mention(self, entry: Entry, feed: Entry) -> RawMention:
-        link = entry.get("link") or None
-        url = unwrap_redirect(link) if link else None
-        external_id = entry.get("id") or link or _fallback_id(entry)
-        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-        views = (entry.get("media_statistics") or {}).get("views", "")
-        site = _domain(url) if external_id.startswith(GOOGLE_ALERTS_ID) else None
-        return RawMention(
-            source=self.name,
-            source_type=self.type,
-            external_id=external_id,
-            url=url,
-            text=_join(_text(entry, "title"), _text(entry, "summary")),
-            author=_first_text(
-                site,
-                entry.get("author"),
-                (entry.get("source") or {}).get("title"),
-                feed.get("title"),
-            ),
-            published_at=datetime(*stamp[:6], tzinfo=UTC) if stamp else None,
-            language=(entry.get("title_detail") or {}).get("language") or feed.get("language"),
-            views=int(views) if views.isdigit() else None,
-        )
+def mentions_in(fetched: Fetched, source: str) -> list[RawMention]:
+    """The mentions of a fetched feed, first of each id or URL, for the source named ``source``;
+    ``SourceError("malformed")`` if it is not a feed."""
+    parsed = _parse(fetched)
+    feed: Entry = parsed.get("feed", {})
+    mentions: list[RawMention] = []
+    seen: set[str] = set()
+    for entry in parsed.get("entries", []):
+        mention = _mention(entry, feed, source)
+        keys = {mention.external_id}
+        if url := canonical_url(mention.url):
+            keys.add(url)
+        if keys & seen:
+            continue
+        seen |= keys
+        mentions.append(mention)
+    return mentions
+
+
+def _mention(entry: Entry, feed: Entry, source: str) -> RawMention:
+    link = entry.get("link") or None
+    url = unwrap_redirect(link) if link else None
+    external_id = entry.get("id") or link or _fallback_id(entry)
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    views = (entry.get("media_statistics") or {}).get("views", "")
+    site = _domain(url) if external_id.startswith(GOOGLE_ALERTS_ID) else None
+    return RawMention(
+        source=source,
+        source_type=RssConnector.type,
+        external_id=external_id,
+        url=url,
+        text=_join(_text(entry, "title"), _text(entry, "summary")),
+        author=_first_text(
+            site,
+            entry.get("author"),
+            (entry.get("source") or {}).get("title"),
+            feed.get("title"),
+        ),
+        published_at=datetime(*stamp[:6], tzinfo=UTC) if stamp else None,
+        language=(entry.get("title_detail") or {}).get("language") or feed.get("language"),
+        views=int(views) if views.isdigit() else None,
+    )
 
 
 def _parse(fetched: Fetched) -> feedparser.FeedParserDict:

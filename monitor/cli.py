@@ -186,6 +186,7 @@ def run(
 
     Polls every enabled source at its interval, stores what names a brand and sends alerts.
     """
+    from monitor import workers
     from monitor.scheduler import Daemon
 
     loaded = _config(config)
@@ -198,12 +199,14 @@ def run(
     _require_source_secrets(loaded)
     storage = _storage(loaded)
     daemon = Daemon(loaded, storage, config_path=config_path(config))
+    workers.start(loaded.service.worker_count)
     try:
         if not once:
             asyncio.run(daemon.run_forever())
             return
         outcomes = asyncio.run(daemon.run_once())
     finally:
+        workers.stop()
         storage.close()
     for outcome in outcomes:
         if outcome.ok:

@@ -310,12 +310,25 @@ class RouteConfig(Section):
     min_priority: Priority = "P4"
 
 
+MAX_WORKERS = 2
+"""Default most worker processes: the daemon's own process is the bottleneck beyond two."""
+
+
 class ServiceConfig(Section):
-    """How the daemon runs: its health/metrics endpoint and log format."""
+    """How the daemon runs: its health/metrics endpoint, log format and worker processes."""
 
     health: HostPort | None = None
     """``host:port`` for ``/healthz`` and ``/metrics``; off when unset."""
     log_format: Literal["auto", "json", "text"] = "auto"
+    workers: int | None = Field(default=None, ge=0, le=64)
+    """Processes that parse feeds beside the daemon's own (default: one per spare core, at
+    most ``MAX_WORKERS``; 0: parse in the daemon's process)."""
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return min(MAX_WORKERS, max(0, len(os.sched_getaffinity(0)) - 1))
 
     @property
     def health_address(self) -> tuple[str, int] | None:

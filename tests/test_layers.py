@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "monitor.jsonl": CORE,
     "monitor.http": CORE,
     "monitor.serving": CORE,
+    "monitor.workers": CORE,  # CPU-bound work in worker processes (feeds parsed)
     "monitor.synthetic": CORE,
     "monitor.matching": MENTIONS,
     "monitor.scoring": MENTIONS,

@@ -1,0 +1,80 @@
+"""CPU-bound work kept off the event loop: in worker processes where the machine has cores to
+spare, else in a thread.
+
+The daemon's cycle is CPU-bound in one process (parsing feeds, scoring, storing, judging) and
+Python runs one thread at a time, so a thread only keeps the event loop answering; a process
+uses another core.  The daemon starts the workers (``start``) and stops them (``stop``); code
+that parses or scores calls ``run``, which works the same whether or not workers were started
+(a command that polls once, a test, a one-core machine).  Workers are spawned, not forked: the
+daemon has threads and open connections by the time it starts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+_pool: ProcessPoolExecutor | None = None
+_size = 0
+
+
+def start(count: int) -> None:
+    """Run ``run``'s work in ``count`` worker processes from now on (none if ``count`` < 1)."""
+    global _pool, _size
+    stop()
+    _size = count
+    if count >= 1:
+        _pool = _new_pool(count)
+
+
+def _new_pool(count: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_ignore_signals)
+
+
+def stop() -> None:
+    """Stop the workers, if any; ``run`` works in a thread again."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)
+        _pool = None
+
+
+def _ignore_signals() -> None:
+    """Ctrl-C reaches the whole process group: the daemon, not its workers, decides when to stop
+    (it lets the polls in flight finish, and they may be waiting for a worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+async def run(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``function(*args, **kwargs)`` in a worker process if there are workers, else in a thread.
+
+    With workers, ``function`` must be a module-level function, and its arguments and result
+    must pickle."""
+    global _pool
+    call = partial(function, *args, **kwargs)
+    pool = _pool
+    if pool is None:
+        return await asyncio.to_thread(call)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+    except BrokenProcessPool:
+        # a worker died (killed for memory, say): new workers for what comes next, and this
+        # call, which may have been the cause, in a thread
+        if _pool is pool:
+            log.warning("a worker process died; starting new ones")
+            pool.shutdown(wait=False)
+            _pool = _new_pool(_size)
+        return await asyncio.to_thread(call)

@@ -1,0 +1,100 @@
+"""Feeds parsed in worker processes (``[service] workers``): the same mentions and errors as in
+the daemon's own process, and a worker that dies is replaced without losing the poll."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes.sources import poll_once, refused
+from pytest_httpserver import HTTPServer
+
+from connectors.rss import RssConnector, RssSource
+from monitor import workers
+from monitor.config import MAX_WORKERS, ConfigError, parse_config
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rss"
+
+
+@pytest.fixture
+def one_worker() -> Iterator[None]:
+    workers.start(1)
+    yield
+    workers.stop()
+
+
+def poll(url: str):
+    return poll_once(RssConnector(RssSource(name="feed", type="rss", url=url)))
+
+
+def serve(server: HTTPServer, name: str) -> str:
+    server.expect_request(f"/{name}").respond_with_data(
+        (FIXTURES / name).read_bytes(), content_type="application/rss+xml; charset=UTF-8"
+    )
+    return server.url_for(f"/{name}")
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def worker_pid() -> int:
+    return asyncio.run(workers.run(pid))
+
+
+def test_work_runs_in_another_process_only_when_workers_were_started() -> None:
+    assert worker_pid() == os.getpid()
+    workers.start(1)
+    try:
+        assert worker_pid() != os.getpid()
+    finally:
+        workers.stop()
+    assert worker_pid() == os.getpid()
+
+
+def test_a_feed_parsed_in_a_worker_gives_the_same_mentions(httpserver: HTTPServer) -> None:
+    url = serve(httpserver, "google_news.xml")
+    here = poll(url).mentions
+    workers.start(1)
+    try:
+        there = poll(url).mentions
+    finally:
+        workers.stop()
+    assert len(here) == 2
+    assert there == here
+
+
+def test_a_malformed_feed_is_the_same_error_from_a_worker(
+    httpserver: HTTPServer, one_worker: None
+) -> None:
+    httpserver.expect_request("/page").respond_with_data(
+        "<html><body>not a feed</body></html>", content_type="text/html"
+    )
+    error = refused(lambda: poll(httpserver.url_for("/page")))
+    assert error.kind == "malformed"
+    assert "is not an RSS or Atom feed (text/html" in str(error)
+
+
+def test_a_worker_killed_mid_cycle_loses_no_poll(httpserver: HTTPServer, one_worker: None) -> None:
+    url = serve(httpserver, "google_news.xml")
+    victim = worker_pid()
+    os.kill(victim, signal.SIGKILL)
+    # the poll after the death is parsed in this process, the next ones by a new worker
+    assert len(poll(url).mentions) == 2
+    assert len(poll(url).mentions) == 2
+    assert worker_pid() not in (victim, os.getpid())
+
+
+def test_the_number_of_workers_is_checked_and_defaults_to_the_spare_cores() -> None:
+    brand = '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"[service]\nworkers = -1\n{brand}", "brandmon.toml")
+    [problem] = caught.value.problems
+    assert str(problem).startswith("brandmon.toml:2: service.workers:")
+    assert parse_config(f"[service]\nworkers = 0\n{brand}", "x.toml").service.worker_count == 0
+    spare = len(os.sched_getaffinity(0)) - 1
+    assert parse_config(brand, "x.toml").service.worker_count == min(MAX_WORKERS, spare)
