@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 import httpx
 
@@ -31,6 +32,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+@lru_cache(maxsize=4096)  # each poll names its source's URL, the same at every cycle
 def redact_url(url: str) -> str:
     """``url`` without user info, query string and fragment: safe to log or show."""
     try:

@@ -617,18 +617,25 @@ class Storage:
         next_poll: datetime | None = None,
     ) -> None:
         """Save a successful poll's cursor in one transaction of one upsert."""
+        self.record_poll_successes([(source, cursor, next_poll)])
+
+    def record_poll_successes(self, polls: Sequence[tuple[str, Cursor, datetime | None]]) -> None:
+        """Save successful polls' ``(source, cursor, next_poll)`` in one transaction."""
         now = utcnow()
-        values = {
-            "source": source,
-            "cursor": cursor.cursor,
-            "etag": cursor.etag,
-            "last_modified": cursor.last_modified,
-            "last_poll": now,
-            "last_success": now,
-            "last_error": None,
-            "consecutive_failures": 0,
-            "next_poll": next_poll,
-        }
+        values = [
+            {
+                "source": source,
+                "cursor": cursor.cursor,
+                "etag": cursor.etag,
+                "last_modified": cursor.last_modified,
+                "last_poll": now,
+                "last_success": now,
+                "last_error": None,
+                "consecutive_failures": 0,
+                "next_poll": next_poll,
+            }
+            for source, cursor, next_poll in polls
+        ]
         with self.engine.begin() as connection:
             connection.execute(self._state_upsert, values)
 

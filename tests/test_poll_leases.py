@@ -18,8 +18,8 @@ from werkzeug import Request, Response
 
 from connectors.http import make_client
 from monitor.config import parse_config
-from monitor.model import Lease
-from monitor.scheduler import Daemon, PollOutcome, SourcePoller
+from monitor.model import Cursor, Lease
+from monitor.scheduler import Daemon, PollOutcome, PollSaver, SourcePoller
 from monitor.storage import Storage
 
 CONFIG = """
@@ -102,6 +102,41 @@ def test_an_unchanged_feed_costs_two_transactions_and_no_pipeline(
     assert len(transactions) == 2  # read the state, save it
     state = sqlite_storage.source_state("news")
     assert state is not None and state.etag == '"v1"' and state.consecutive_failures == 0
+
+
+def test_polls_that_end_together_save_their_states_in_one_transaction(
+    sqlite_storage: Storage,
+) -> None:
+    saver = PollSaver(sqlite_storage)
+    transactions: list[object] = []
+    event.listen(sqlite_storage.engine, "begin", transactions.append)
+
+    async def cycle() -> None:
+        await asyncio.gather(
+            *(saver.save(f"feed{n}", Cursor(etag=f'"{n}"'), None) for n in range(40))
+        )
+
+    asyncio.run(cycle())
+    assert len(transactions) == 1
+    states = [sqlite_storage.source_state(f"feed{n}") for n in range(40)]
+    assert [s.etag if s else None for s in states] == [f'"{n}"' for n in range(40)]
+
+
+def test_a_state_that_cannot_be_saved_fails_every_poll_waiting_for_it(
+    sqlite_storage: Storage, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/feed").respond_with_handler(not_modified_after_first)
+    sources = [poller(sqlite_storage, str(sqlite_storage.engine.url), httpserver)] * 3
+    with sqlite_storage.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE sourcestate")
+
+    async def run() -> list[object]:
+        async with make_client() as client:
+            polls = [p.poll(client, force=True, states={}) for p in sources]
+            return await asyncio.gather(*polls, return_exceptions=True)
+
+    errors = asyncio.run(run())
+    assert [type(e).__name__ for e in errors] == ["OperationalError"] * 3
 
 
 def test_instances_on_postgresql_poll_a_source_once_whoever_comes(
