@@ -1,11 +1,13 @@
 """One full poll cycle of 1,000 feeds served from loopback, and time to first alert.
 
     .venv/bin/python bench/poll.py [--feeds 1000] [--no-wave] [--compare-reader]
+                                   [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
 A cold cycle (a fresh database, every feed new) and a warm one (every feed answers 304), with
 wall and CPU time; ``--compare-reader`` first runs the same two cycles through lemon24's
 ``reader`` (installed with pip into a throwaway venv in the temp directory, not a dependency of
-brandmon) over the same feed farm and prints the ratios.  Then:
+brandmon) over the same feed farm and prints the ratios; ``--postgres`` runs brandmon's two
+cycles again storing into PostgreSQL.  Then:
 
 A realistic mix: a third of the feeds answer 304 Not Modified (they were polled before), most
 are small, some are large (200 entries).  Prints the cycle's wall time and the process's peak
@@ -163,7 +165,33 @@ def run_reader(port: int, feeds: int) -> list[tuple[float, float]]:
     ]
 
 
-def main(feeds: int, wave: bool, compare_reader: bool = False) -> None:
+def config_text(url: str, sources: str) -> str:
+    return (
+        f'[storage]\nurl = "{url}"\n'
+        '[network]\nallow_networks = ["127.0.0.0/8"]\n'
+        '[detection]\nbucket = "10s"\nhistory = "1d"\nwarmup = "1d"\n'
+        '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n' + sources
+    )
+
+
+def postgres_cycles(url: str, sources: str) -> list[tuple[float, float, int]]:
+    """The cold and warm cycles again, stored in PostgreSQL at ``url`` (its tables dropped
+    first)."""
+    empty = Storage(url)
+    empty.drop_schema()
+    empty.close()
+    config = parse_config(config_text(url, sources), "pg.toml")
+    storage = Storage(config.storage.url)
+    storage.create_schema()
+    daemon = Daemon(config, storage)
+    try:
+        return [cycle(daemon), cycle(daemon)]
+    finally:
+        daemon.locks.close()
+        storage.close()
+
+
+def main(feeds: int, wave: bool, compare_reader: bool = False, postgres: str | None = None) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -173,27 +201,30 @@ def main(feeds: int, wave: bool, compare_reader: bool = False) -> None:
         for n in range(feeds)
     )
     with tempfile.TemporaryDirectory() as tmp:
-        text = (
-            f'[storage]\nurl = "sqlite:///{Path(tmp) / "poll.db"}"\n'
-            '[network]\nallow_networks = ["127.0.0.0/8"]\n'
-            '[detection]\nbucket = "10s"\nhistory = "1d"\nwarmup = "1d"\n'
-            '[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n' + sources
-        )
-        config = parse_config(text, "bench.toml")
+        config = parse_config(config_text(f"sqlite:///{Path(tmp) / 'poll.db'}", sources), "b.toml")
         storage = Storage(config.storage.url)
         storage.create_schema()
         daemon = Daemon(config, storage)
         workers.start(config.service.worker_count)  # as `brandmon run` does
         peer = run_reader(port, feeds) if compare_reader else []
         # cold: a fresh database, every feed new; warm: every feed answers 304
-        for name, figures in zip(COLD_WARM, (cycle(daemon), cycle(daemon)), strict=True):
+        sqlite = [cycle(daemon), cycle(daemon)]
+        shared = postgres_cycles(postgres, sources) if postgres else []
+        for n, (name, figures) in enumerate(zip(COLD_WARM, sqlite, strict=True)):
             report(f"{name} cycle of {feeds} feeds", feeds, figures)
             if peer:
-                wall, cpu = peer.pop(0)
+                wall, cpu = peer[n]
                 print(
                     f"  reader, the same cycle: {wall:.2f} s wall, {cpu:.2f} CPU-s;"
                     f" brandmon / reader: {figures[0] / wall:.2f}x wall (target <= 1.0),"
                     f" {figures[1] / cpu:.2f}x CPU"
+                )
+            if shared:
+                wall, cpu, failed = shared[n]
+                print(
+                    f"  on PostgreSQL: {wall:.2f} s wall, {cpu / feeds * 1000:.2f} ms CPU a feed,"
+                    f" {failed} failed; {wall / figures[0]:.2f}x SQLite's wall time"
+                    + (f", {wall / peer[n][0]:.2f}x reader's" if peer else "")
                 )
         server.terminate()
         server.join()
@@ -237,8 +268,11 @@ if __name__ == "__main__":
         action="store_true",
         help="run the same cycles through lemon24's reader (pip-installed into a throwaway venv)",
     )
+    parser.add_argument(
+        "--postgres", help="also run the cold and warm cycles on this PostgreSQL (tables dropped)"
+    )
     arguments = parser.parse_args()
     try:
-        main(arguments.feeds, not arguments.no_wave, arguments.compare_reader)
+        main(arguments.feeds, not arguments.no_wave, arguments.compare_reader, arguments.postgres)
     finally:
         workers.stop()

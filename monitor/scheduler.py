@@ -283,19 +283,33 @@ class SourcePoller:
         """
         name = self.source.name
         lock = f"source:{name}"
-        if self.storage.shared and not await asyncio.to_thread(self.locks.take, lock):
-            return PollOutcome(name, ok=True, skipped=True)
+        if states is not None and not self.storage.shared:
+            state, now = states.get(name), utcnow()
+        else:
+            claimed = await asyncio.to_thread(self._claim, lock)
+            if claimed is None:
+                return PollOutcome(name, ok=True, skipped=True)
+            state, now = claimed
         try:
-            if states is not None:
-                state, now = states.get(name), utcnow()
-            else:
-                state, now = await asyncio.to_thread(self.storage.source_state_now, name)
             if not force and not self._due(state, now):
                 return PollOutcome(name, ok=True, skipped=True)
             return await self._poll(client, state, now)
         finally:  # after the poll's result is saved: the next holder reads it
             if self.storage.shared:
                 await asyncio.to_thread(self.locks.free, lock)
+
+    def _claim(self, lock: str) -> tuple[SourceState | None, datetime] | None:
+        """Take the source's lock on PostgreSQL (``None`` if another instance holds it), then
+        read its state and the time: one trip to a thread for both."""
+        if not self.storage.shared:
+            return self.storage.source_state_now(self.source.name)
+        if not self.locks.take(lock):
+            return None
+        try:
+            return self.storage.source_state_now(self.source.name)
+        except BaseException:
+            self.locks.free(lock)
+            raise
 
     async def _poll(
         self, client: httpx.AsyncClient, state: SourceState | None, now: datetime
