@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -10,31 +9,22 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
-from monitor.alert import plain_time, show_times_in
-from monitor.config import (
-    EMBEDDED,
-    Config,
-    ConfigError,
-    WebhookSource,
-    config_path,
-    load_config,
-    parse_duration,
-)
 from monitor.vocabulary import CATEGORIES, PRIORITIES, SENTIMENTS
 
-# The database layer, the scorer and its models take most of a second to import: each command
-# imports what it uses, so `brandmon --help` and `check-config` start at once.
+# The config (pydantic), the database layer, the scorer and its models take most of a second to
+# import: each command imports what it uses, so `brandmon --help` starts at once and `score`
+# loads no database layer (tests/test_startup.py checks what each one imports).
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from monitor.backtest import Backtest
+    from monitor.config import Config
     from monitor.detection import DetectorSettings
     from monitor.jsonl import LineError, Utf8Lines
     from monitor.model import AlertOutbox, Mention, RawMention
@@ -47,8 +37,27 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Output:
+    """Standard output or error as a rich ``Console``, made when first printed to: importing
+    rich is a tenth of what `--help` costs, and `score` writes its lines without it."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+out = _Output()
+err = _Output(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -63,6 +72,9 @@ ConfigOption = Annotated[
 
 def _config(path: Path | None) -> Config:
     """The config at ``path`` (exit 2 naming each error); times now read in its zone."""
+    from monitor.alert import show_times_in
+    from monitor.config import ConfigError, config_path, load_config
+
     try:
         loaded = load_config(config_path(path))
     except ConfigError as exc:
@@ -117,15 +129,14 @@ def _parse_since(value: str | None) -> datetime | None:
     """``--since`` takes an ISO time (``2026-11-24T08:00``) or an age (``24h``, ``7d``)."""
     if value is None:
         return None
-    try:
-        from monitor.model import utcnow
+    from monitor.config import parse_duration
+    from monitor.model import to_utc, utcnow
 
+    try:
         return utcnow() - parse_duration(value)
     except ValueError:
         pass
     try:
-        from monitor.model import to_utc
-
         return to_utc(datetime.fromisoformat(value))
     except ValueError:
         raise typer.BadParameter(
@@ -139,6 +150,8 @@ def check_config(config: ConfigOption = None) -> None:
 
     Prints a summary of what it configures, or every error with its line.
     """
+    from monitor.config import EMBEDDED, WebhookSource, config_path
+
     path = config_path(config)
     loaded = _config(path)
     for key, variable in loaded.alert_secrets():
@@ -186,7 +199,10 @@ def run(
 
     Polls every enabled source at its interval, stores what names a brand and sends alerts.
     """
+    import asyncio
+
     from monitor import workers
+    from monitor.config import config_path
     from monitor.scheduler import Daemon
 
     loaded = _config(config)
@@ -222,18 +238,26 @@ def _ingest(
     pipeline: Pipeline, items: Iterable[RawMention | LineError], total: int
 ) -> tuple[PipelineReport, int]:
     """``ingest`` with a progress bar on a terminal and each skipped line named."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from monitor.pipeline import ingest_lines
+
     with Progress(
         TextColumn("ingesting"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
-        disable=not err.is_terminal,
+        disable=not err.console.is_terminal,
     ) as progress:
         task = progress.add_task("ingest", total=total)
-        from monitor.pipeline import ingest_lines
-
         return ingest_lines(
             pipeline,
             items,
@@ -362,6 +386,11 @@ def _print_mentions(mentions: list[Mention], form: str) -> None:
         return
     # A line of facts, then the assessment and the text wrapped and indented: any terminal
     # width reads, wide characters and long links included.
+    from rich.console import Console
+    from rich.text import Text
+
+    from monitor.alert import plain_time
+
     screen = Console(highlight=False)  # as wide as the terminal (80 columns when unknown)
     for m in mentions:
         text = m.text if len(m.text) <= 280 else m.text[:279] + "…"
@@ -665,6 +694,8 @@ def outbox(
 
 def _print_outbox(rows: list[AlertOutbox]) -> None:
     """One line per alert, in columns; the last error is printed whole."""
+    from monitor.alert import plain_time
+
     lines = [["id", "status", "sink", "brand", "kind", "level", "attempts", "created"]]
     lines += [
         [
@@ -860,6 +891,7 @@ def backtest(
 def _print_proposal(
     replay: Backtest, settings: DetectorSettings, pages_per_month: float, indent: str
 ) -> None:
+    from monitor.alert import plain_time
     from monitor.backtest import propose
 
     proposal = propose(replay.steps, settings, pages_per_month)
@@ -923,6 +955,7 @@ def _data_range(
     storage: Storage, brand: str, start: datetime, end: datetime
 ) -> tuple[datetime, datetime]:
     """The range of ``brand``'s stored mentions, said, for a default window that holds none."""
+    from monitor.alert import plain_time
     from monitor.report import data_range
 
     found = data_range(storage, brand)

@@ -19,13 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-
-from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+from typing import TYPE_CHECKING
 
 from monitor.scoring.lexicon import language_votes, normalise, tag_words, trie_pattern
 from monitor.scoring.limits import SCORED_CHARS, head, short_runs
 from monitor.scoring.masking import Masker
 from monitor.scoring.model import ModelShelf, SentimentModel, enough_words
+
+if TYPE_CHECKING:
+    from lingua import LanguageDetector
 
 SHIPPED = ("en", "zh", "pl", "sr", "he", "ms", "es", "de", "fr", "it", "pt", "ar", "hi")
 """The languages brandmon ships sentiment for, as ``detect_language`` names them."""
@@ -47,19 +49,21 @@ decides, unless the fast mode names the language the model leant to (two reading
 on the held-out rows of the shared sets that skips a third of the slow mode's runs, about a
 millisecond each, and gets no language fewer right)."""
 _LINGUA = {
-    Language.ENGLISH: "en",
-    Language.MALAY: "ms",
-    Language.INDONESIAN: "ms",
-    Language.POLISH: "pl",
-    Language.SERBIAN: "sr",
-    Language.CROATIAN: "sr",
-    Language.BOSNIAN: "sr",
-    Language.SPANISH: "es",
-    Language.GERMAN: "de",
-    Language.FRENCH: "fr",
-    Language.ITALIAN: "it",
-    Language.PORTUGUESE: "pt",
+    "ENGLISH": "en",
+    "MALAY": "ms",
+    "INDONESIAN": "ms",
+    "POLISH": "pl",
+    "SERBIAN": "sr",
+    "CROATIAN": "sr",
+    "BOSNIAN": "sr",
+    "SPANISH": "es",
+    "GERMAN": "de",
+    "FRENCH": "fr",
+    "ITALIAN": "it",
+    "PORTUGUESE": "pt",
 }
+"""lingua's languages (by name: lingua is imported only for the few texts it reads) as
+``detect_language`` names them."""
 ENGLISH_ODDS = 2.7
 """How much likelier than the model says English is taken to be: most mentions are English,
 and short English posts full of handles and tickers are the model's commonest mistake."""
@@ -422,16 +426,18 @@ def _lingua(text: str, leaning: str | None = None) -> str | None:
     confidences = _detector(fast=True).compute_language_confidence_values(words)
     if not confidences or confidences[0].value == 0:  # no Latin letters, or none it knows
         return None
-    fast = _LINGUA[confidences[0].language]
+    fast = _LINGUA[confidences[0].language.name]
     if confidences[0].value >= LINGUA_SURE or fast == leaning:
         return fast
     found = _detector(fast=False).detect_language_of(words)
-    return _LINGUA[found] if found is not None else None
+    return _LINGUA[found.name] if found is not None else None
 
 
 @cache
 def _detector(fast: bool) -> LanguageDetector:
-    builder = LanguageDetectorBuilder.from_languages(*_LINGUA)
+    from lingua import Language, LanguageDetectorBuilder
+
+    builder = LanguageDetectorBuilder.from_languages(*(getattr(Language, n) for n in _LINGUA))
     return (builder.with_low_accuracy_mode() if fast else builder).build()
 
 

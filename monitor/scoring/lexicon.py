@@ -14,7 +14,7 @@ import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -139,12 +139,19 @@ class KeywordList:
 
     def __init__(self, language: str, lists: Mapping[str, Sequence[str]], substring: bool) -> None:
         self.language = language
-        escaped = {
-            kind: [re.escape(normalise(w)) if substring else _phrase(w) for w in words]
-            for kind, words in lists.items()
-            if words
-        }
-        self._pattern = _alternation(escaped)
+        self._lists = lists
+        self._substring = substring
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str] | None:
+        """Compiled when first scanned with: most processes read only some of the languages."""
+        return _alternation(
+            {
+                kind: [re.escape(normalise(w)) if self._substring else _phrase(w) for w in words]
+                for kind, words in self._lists.items()
+                if words
+            }
+        )
 
     def scan(self, text: str) -> dict[str, int]:
         """How many keywords of each kind (negative, complaint, crisis, positive) occur."""
