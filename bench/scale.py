@@ -116,7 +116,12 @@ def plans(storage: Storage) -> None:
         "AND published_at >= datetime('now', '-1 day') ORDER BY published_at DESC LIMIT 50",
         "report / backtest (one brand's counts)": "SELECT published_at, sentiment_label, "
         "reach_score FROM mention WHERE brand = 'Brand3' AND published_at >= "
-        "datetime('now', '-30 days')",
+        "datetime('now', '-30 days') ORDER BY published_at, id",
+        "report (most influential negative)": "SELECT * FROM mention WHERE brand = 'Brand3' "
+        "AND sentiment_label = 'negative' AND published_at >= datetime('now', '-7 days') "
+        "ORDER BY reach_score DESC, id LIMIT 10",
+        "report (triage counts)": "SELECT category, priority, count(*) FROM mention WHERE "
+        "brand = 'Brand3' AND published_at >= datetime('now', '-7 days') GROUP BY 1, 2",
         "known ids (a poll's dedup)": "SELECT external_id FROM mention WHERE source = 'feed1' "
         "AND external_id IN ('item-1', 'item-2')",
     }

@@ -151,12 +151,15 @@ def backtest_stored(
     tally = Backtest(settings)
     for bucket in buckets:
         tally.record(judge(tally.detector, bucket))
-    # again, keeping the detector as it was before each paged bucket (pages are rare: copying
-    # it before every bucket would cost more than the replay)
+    # again up to the last page, keeping the detector as it was before each paged bucket
+    # (pages are rare: copying it before every bucket would cost more than the replay)
     paged = {at for at, _, _ in tally.summary.page_times}
     detector = Detector(settings)
     for bucket in buckets:
+        if not paged:
+            break
         if bucket.start in paged:
+            paged.remove(bucket.start)
             before = copy.deepcopy(detector)
             tally.summary.sent[bucket.start] = _first_pass(before, storage, brand, bucket.start)
         judge(detector, bucket)

@@ -111,7 +111,10 @@ class Mention(SQLModel, table=True):
         # Source and id first: "which of these ids are stored?" is asked for every batch.
         UniqueConstraint("source", "external_id", "brand", name="uq_mention_source_id"),
         UniqueConstraint("brand", "canonical_url", name="uq_mention_url"),
-        Index("ix_mention_brand_published", "brand", "published_at"),
+        # Label and reach too: a brand's counts per bucket are read from the index alone.
+        Index(
+            "ix_mention_brand_published", "brand", "published_at", "sentiment_label", "reach_score"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -24,10 +24,10 @@ from sqlalchemy import func, select
 
 from monitor.alert import display_zone, plain_time
 from monitor.config import Config
-from monitor.detection import Detector, DetectorSettings, Level
+from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import Incident, Mention, to_utc, utcnow
 from monitor.storage import Activity, Storage, bucket_floor
-from monitor.watcher import replay
+from monitor.watcher import judge
 
 TOP_MENTIONS = 10
 DEFAULT_WINDOW = timedelta(days=7)
@@ -73,16 +73,16 @@ def build_report(
     settings = DetectorSettings.from_config(config.thresholds_for(brand_config))
     bucket = settings.bucket
     start = bucket_floor(start, bucket)
-    expected, scores = _replay(storage, brand, settings, start, end)
+    activity, steps = _replay(storage, brand, settings, start, end)
     return Report(
         brand=brand,
         start=start,
         end=end,
         bucket=bucket,
         thresholds=settings.enter,
-        activity=storage.activity(brand, start, end, bucket),
-        expected=expected,
-        scores=scores,
+        activity=activity,
+        expected=[step.expected for step in steps],
+        scores=[step.score for step in steps],
         incidents=storage.incidents(brand, start, end),
         top=storage.top_negative(brand, start, end, TOP_MENTIONS),
         triage=storage.triage_counts(brand, start, end),
@@ -104,12 +104,16 @@ def data_range(storage: Storage, brand: str) -> tuple[datetime, datetime] | None
 
 def _replay(
     storage: Storage, brand: str, settings: DetectorSettings, start: datetime, end: datetime
-) -> tuple[list[float], list[float]]:
-    """The detector's baseline and score for each bucket in [start, end), learned (without
-    looking ahead) from the history before it, as the daemon learns it."""
-    steps = replay(Detector(settings), storage, brand, start - settings.learning, end)
-    shown = [step for step in steps if step.at >= start]
-    return [step.expected for step in shown], [step.score for step in shown]
+) -> tuple[list[Activity], list[Step]]:
+    """``brand``'s buckets in [start, end) (``start`` on a bucket's start) and the detector's
+    step on each, learned (without looking ahead) from the history before it, as the daemon
+    learns it.  The history and the buckets shown are read in one query."""
+    first = bucket_floor(start - settings.learning, settings.bucket)
+    buckets = storage.activity(brand, first, end, settings.bucket)
+    detector = Detector(settings)
+    steps = [judge(detector, bucket) for bucket in buckets]
+    shown = round((start - first) / settings.bucket)
+    return buckets[shown:], steps[shown:]
 
 
 def day_chart(config: Config, storage: Storage, brand: str) -> bytes:
@@ -128,7 +132,10 @@ def chart_png(report: Report, *, triage: bool = False) -> bytes:
 
 def _time_figure(report: Report) -> Figure:
     times = [a.start for a in report.activity]
-    figure = Figure(figsize=(11, 8.5), layout="constrained")
+    figure = Figure(figsize=(11, 8.5))
+    # Fixed margins, the legends' room on the right: a layout engine measures every label
+    # and draws the chart twice (half the chart's time).
+    figure.subplots_adjust(left=0.08, right=0.79, top=0.95, bottom=0.06, hspace=0.15)
     volume, reach, score = figure.subplots(3, 1, sharex=True)
     volume.fill_between(
         times,

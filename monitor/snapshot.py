@@ -3,8 +3,9 @@ another left it instead of replaying a week or more of stored buckets.
 
 The snapshot is JSON (zlib-compressed), not a pickle: it is read back from the database, and
 only the detector's own classes can come out of it.  It records the settings it was learnt
-under; a detector restored under other settings (a changed ``[detection]``) is refused, and the
-caller replays history instead.
+under and the layout of the state it holds (``FORMAT``); a detector restored under other
+settings (a changed ``[detection]``), or saved by a release that kept its state otherwise, is
+refused, and the caller replays history instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _CLASSES: dict[str, type] = {
 }
 """The objects a snapshot may hold besides plain values (and ``SortedWindow``, saved as its
 values)."""
+FORMAT = 2
+"""The layout of a detector's state: one more whenever a release changes what its classes hold
+(2: ``Surprise`` keeps its older residuals in order)."""
 _SETTINGS = {"settings": None}
 """Stands for the detector's settings, which are not saved but handed to ``restore``."""
 
@@ -36,7 +40,11 @@ class StaleSnapshot(ValueError):
 
 def save(detector: Detector) -> bytes:
     """``detector``'s state, compact."""
-    state = {"settings": repr(detector.settings), "detector": _Encoder()(detector)}
+    state = {
+        "format": FORMAT,
+        "settings": repr(detector.settings),
+        "detector": _Encoder()(detector),
+    }
     return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
 
 
@@ -45,10 +53,12 @@ def restore(data: bytes, settings: DetectorSettings) -> Detector:
     under other settings or cannot be read."""
     try:
         state = json.loads(zlib.decompress(data))
-        learnt_under = state["settings"]
+        saved_as, learnt_under = state.get("format"), state["settings"]
         detector = _Decoder(settings)(state["detector"])
-    except (ValueError, KeyError, TypeError, zlib.error) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
         raise StaleSnapshot(f"unreadable detector snapshot: {exc}") from exc
+    if saved_as != FORMAT:
+        raise StaleSnapshot("saved by a release whose detector keeps its state otherwise")
     if learnt_under != repr(settings):
         raise StaleSnapshot("the detection settings changed since this snapshot")
     if not isinstance(detector, Detector):

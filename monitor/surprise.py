@@ -34,6 +34,7 @@ Memory is bounded: a few deques of ``history_days`` days of floats per signal.
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
@@ -91,9 +92,12 @@ class Surprise:
         keep = per_day * history_days
         self._y: deque[float] = deque(maxlen=keep + neighbours + 1)
         self._raw: deque[float] = deque(maxlen=max(windows))
-        self._expected: deque[float] = deque(maxlen=max(windows))
+        self._usual: deque[float] = deque(maxlen=max(windows))  # expected counts
         self._surprises: deque[float] = deque(maxlen=max(windows))  # y - expected
-        self._residuals: deque[float] = deque(maxlen=OFFSET + max(windows))  # y - profile
+        # y - profile of the buckets in the scored windows, and of the OFFSET before them (whose
+        # median is the level offset, read every bucket: kept in order)
+        self._residuals: deque[float] = deque(maxlen=max(windows))
+        self._older = SortedWindow(OFFSET)
         self._means = {w: SortedWindow(keep) for w in windows}
         self._scale = {w: 1.0 / math.sqrt(w) for w in windows}
         self._maxima: dict[int, deque[float]] = {w: deque(maxlen=MAXIMA_DAYS) for w in windows}
@@ -105,25 +109,22 @@ class Surprise:
 
     def _profile(self) -> float | None:
         """Median of the transformed history at this time of day on the past days."""
-        y, per_day, n = self._y, self.per_day, len(self._y)
-        samples = []
-        for back in range(per_day, n + 1, per_day):
-            centre = n - back
-            for i in range(max(0, centre - self.neighbours), min(n, centre + self.neighbours + 1)):
-                samples.append(y[i])
+        y = self._y
+        samples = [y[i] for i in _same_time(len(y), self.per_day, self.neighbours)]
         return median(samples) if samples else None
 
     def update(self, value: float) -> Reading:
         """Score ``value``, the newest bucket, then learn it."""
         profile = self._profile()
-        older = list(self._residuals)[: -max(self.windows)]
         if profile is None:
             profile = median(self._y) if self._y else anscombe(0.0)
-        expected = profile + (median(older) if older else 0.0)
+        expected = profile + (self._older.median() if self._older.recent else 0.0)
         y = anscombe(value)
         self._raw.append(value)
-        self._expected.append(expected)
         self.expected = inverse_anscombe(expected)
+        self._usual.append(self.expected)
+        if len(self._residuals) == self._residuals.maxlen:
+            self._older.append(self._residuals[0])
         self._residuals.append(y - profile)
         self._surprises.append(y - expected)
         residuals = list(self._surprises)
@@ -143,7 +144,7 @@ class Surprise:
             if score <= best.score:
                 continue
             observed = sum(list(self._raw)[-w:])
-            usual = sum(inverse_anscombe(e) for e in list(self._expected)[-w:])
+            usual = sum(list(self._usual)[-w:])
             if observed >= self.min_count and observed >= self.min_ratio * max(usual, 0.5):
                 best = Reading(score, w, observed, usual)
         self._y.append(y)
@@ -186,6 +187,25 @@ class SortedWindow:
             del self.ordered[bisect_left(self.ordered, self.recent[0])]
         self.recent.append(value)
         insort(self.ordered, value)
+
+    def median(self) -> float:
+        """The median of the values (``statistics.median``'s, without sorting them again)."""
+        ordered, n = self.ordered, len(self.ordered)
+        if n % 2:
+            return ordered[n // 2]
+        return (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+@functools.lru_cache(maxsize=64)
+def _same_time(n: int, per_day: int, neighbours: int) -> tuple[int, ...]:
+    """The positions, in a history of ``n`` buckets of ``per_day`` a day, of the buckets at the
+    next bucket's time of day (± ``neighbours``) on the past days.  The same for every bucket
+    once the history is full: computed once."""
+    return tuple(
+        i
+        for centre in range(n - per_day, -1, -per_day)
+        for i in range(max(0, centre - neighbours), min(n, centre + neighbours + 1))
+    )
 
 
 def _robust_scale(ordered: list[float], floor: float) -> float:

@@ -20,6 +20,7 @@ import logging
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -27,9 +28,13 @@ from monitor import snapshot
 from monitor.alert import MentionBrief, MentionPayload, PagePayload
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
-from monitor.locks import WorkLocks, work_locks
 from monitor.model import BrandWatch, Incident, Mention, to_utc
 from monitor.storage import Activity, Storage, bucket_floor, enqueue, instance_id
+
+# The locks (and the PostgreSQL driver they load) only when a ``Watcher`` runs: the report and
+# the backtest replay buckets through ``judge`` alone.
+if TYPE_CHECKING:
+    from monitor.locks import WorkLocks
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +404,8 @@ class Watcher:
     """One ``BrandWatcher`` per configured brand."""
 
     def __init__(self, config: Config, storage: Storage, *, locks: WorkLocks | None = None) -> None:
+        from monitor.locks import work_locks
+
         sinks = list(config.alerts.sinks)
         locks = locks or work_locks(storage, instance_id())
         self.brands = [

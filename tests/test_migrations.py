@@ -4,6 +4,8 @@ nothing stored lost; migrations run back down as well as up."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +90,31 @@ def test_a_database_of_the_release_before_migrations_is_upgraded_keeping_its_men
     [mention_id, _] = [m.id for m in storage.mentions()]
     storage.set_mention_state(mention_id, assigned_to="aisha")  # the new table works
     storage.close()
+
+
+def test_a_database_at_this_releases_schema_is_opened_without_loading_alembic(
+    tmp_path: Path,
+) -> None:
+    """Every command brings the database to this release's schema first; when it is there
+    already, Alembic (which takes longer to import than most commands take) is not loaded."""
+    assert migrations.head() == migrations.HEAD  # HEAD names the newest migration
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    Storage(url).create_schema()
+    opened = subprocess.run(
+        [sys.executable, "-c", OPEN.format(url=url)], capture_output=True, text=True, check=True
+    )
+    assert opened.stdout.split() == [migrations.HEAD, "False"]
+
+
+OPEN = """
+import sys
+from monitor.storage import Storage
+storage = Storage("{url}")
+storage.create_schema()
+with storage.engine.connect() as connection:
+    print(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
+print("alembic" in sys.modules)
+"""
 
 
 def test_migrations_run_down_to_nothing_and_up_again(db_url: str) -> None:

@@ -4,6 +4,7 @@ not fit."""
 
 from __future__ import annotations
 
+import json
 import random
 import zlib
 from dataclasses import replace
@@ -65,6 +66,18 @@ def test_a_snapshot_learnt_under_other_settings_or_unreadable_is_refused() -> No
     for bad in (b"not zlib", zlib.compress(b"[1, 2]"), zlib.compress(b'{"settings": 1}')):
         with pytest.raises(snapshot.StaleSnapshot):
             snapshot.restore(bad, settings)
+
+
+def test_a_snapshot_of_a_detector_that_kept_its_state_otherwise_is_refused() -> None:
+    """A release that changes what the detector holds cannot read an older release's
+    snapshots as its own: the brand's history is replayed instead."""
+    settings = DetectorSettings.default()
+    detector = Detector(settings)
+    feed(detector, buckets(settings, 2))
+    state = json.loads(zlib.decompress(snapshot.save(detector)))
+    for older in ({k: v for k, v in state.items() if k != "format"}, {**state, "format": 1}):
+        with pytest.raises(snapshot.StaleSnapshot, match="keeps its state otherwise"):
+            snapshot.restore(zlib.compress(json.dumps(older).encode()), settings)
 
 
 def test_another_instance_takes_a_brand_up_without_its_history(storage: Storage) -> None:

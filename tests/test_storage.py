@@ -114,6 +114,25 @@ def test_a_new_database_has_no_extra_index_to_maintain(storage: Storage) -> None
     assert "ix_mention_source_id" not in indexes
 
 
+def test_a_brands_counts_per_bucket_are_read_from_the_index_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``Storage.activity`` (every detection pass, the report, the backtest) looks no mention
+    up in the table: at a million mentions that is most of its time."""
+    storage = Storage(f"sqlite:///{tmp_path / 'm.db'}")
+    storage.create_schema()
+    storage.add_mentions([mention(str(i), minutes=i) for i in range(3)])
+    query = (
+        "EXPLAIN QUERY PLAN SELECT published_at, sentiment_label, reach_score FROM mention"
+        " WHERE brand = 'Acme' AND published_at >= '2026-11-20' AND published_at < '2026-11-21'"
+        " ORDER BY published_at, id"
+    )
+    with storage.engine.connect() as connection:
+        [plan, *_] = [row[-1] for row in connection.execute(text(query))]
+    counts = storage.activity("Acme", T0, T0 + timedelta(hours=1), timedelta(minutes=5))
+    storage.close()
+    assert "COVERING INDEX ix_mention_brand_published" in plan
+    assert [bucket.volume for bucket in counts[:2]] == [3, 0]
+
+
 def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
     storage: Storage,
 ) -> None:

@@ -15,21 +15,29 @@ database at the previous head writes most of it (see CONTRIBUTING.md).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import monitor.model  # noqa: F401  (the tables drop_all removes)
 
+# Alembic (and Mako, which it loads) takes longer to import than the rest of a command's work:
+# it is imported only when a migration runs, not at every start of a database already at HEAD.
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 HERE = Path(__file__).parent
+HEAD = "0005"
+"""This release's revision, the newest in ``versions/``: ``head()`` as Alembic reads it from
+them (a test holds the two together), known here without loading Alembic."""
 
 
 def config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for brandmon's migrations, working in ``connection``."""
+    from alembic.config import Config
+
     settings = Config()
     settings.set_main_option("script_location", str(HERE))
     settings.attributes["connection"] = connection
@@ -38,6 +46,8 @@ def config(connection: Connection | None = None) -> Config:
 
 def head() -> str:
     """The revision this release's schema is at."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(config()).get_current_head()
     assert revision is not None
     return revision
@@ -46,13 +56,27 @@ def head() -> str:
 def current(connection: Connection) -> str | None:
     """The revision the database is at; ``None`` when it is empty or was made by a release
     from before migrations."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (this release's schema by default), in
     ``connection``'s transaction (the caller commits)."""
+    if revision == "head" and _at_head(connection):
+        return
+    from alembic import command
+
     command.upgrade(config(connection), revision)
+
+
+def _at_head(connection: Connection) -> bool:
+    """Whether the database is at ``HEAD``, read without Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+    return versions.all() == [HEAD]
 
 
 def drop_all(connection: Connection) -> None:
@@ -65,4 +89,6 @@ def drop_all(connection: Connection) -> None:
 
 def downgrade(connection: Connection, revision: str) -> None:
     """Migrate the database back to ``revision`` (``base``: no brandmon table left)."""
+    from alembic import command
+
     command.downgrade(config(connection), revision)
