@@ -140,24 +140,29 @@ def fit(
     version: str,
     trained_on: Sequence[dict] = (),
     figures: dict[str, float] | None = None,
+    ratios: bool = True,
 ) -> SentimentModel:
-    """A model of ``examples`` (which must hold at least two labels)."""
-    from sklearn.linear_model import LogisticRegression
+    """A model of ``examples`` (which must hold at least two labels).
 
-    labels = [e.label for e in examples]
-    classes = tuple(label for label in LABELS if label in labels) or tuple(sorted(set(labels)))
+    With ``ratios`` (the sentiment models), each class is told from the others by a regression
+    of its own over the grams scaled by their log-count ratio for that class (NB-LR, Wang and
+    Manning 2012), folded back into plain weights, so a model runs as before: on the shared
+    sets, 5-fold cross-validation on the training rows found the negative texts better than
+    one multinomial regression did (README, "Models, per language").  Without ``ratios``, one
+    multinomial regression: the language identifier's classes."""
+    labels = np.array([e.label for e in examples])
+    present = set(labels.tolist())
+    classes = tuple(label for label in LABELS if label in present) or tuple(sorted(present))
     if len(classes) < 2:
         raise ValueError(f"{language}: training needs two labels at least, got {classes}")
-    regression = LogisticRegression(C=STRENGTH, max_iter=3000)
     matrix = _matrix([e.text for e in examples])
     # only the buckets some text has are fitted: the others' weights stay 0 anyway (L2 with no
     # gradient), and the optimiser is several times faster on the smaller problem
     used = np.unique(matrix.indices)
-    regression.fit(matrix[:, used], labels)
-    coef = np.zeros((regression.coef_.shape[0], BUCKETS))
-    coef[:, used] = regression.coef_
-    regression.coef_ = coef
-    order = [list(regression.classes_).index(label) for label in classes]
+    learn = _one_against_the_rest if ratios else _multinomial
+    fitted, bias = learn(matrix[:, used], labels, classes)
+    weights = np.zeros((BUCKETS, len(classes)), dtype=np.float32)
+    weights[used] = fitted
     info = ModelInfo(
         language=language,
         version=version,
@@ -165,12 +170,54 @@ def fit(
         trained_on=tuple(trained_on),
         figures=figures or {},
     )
+    return SentimentModel(weights, bias, info)
+
+
+def _regression(matrix: Any, targets: np.ndarray) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=STRENGTH, max_iter=3000).fit(matrix, targets)
+
+
+def _multinomial(
+    matrix: Any, labels: np.ndarray, classes: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(weights, bias)``, one column per class, of one multinomial regression."""
+    regression = _regression(matrix, labels)
     if len(classes) == 2:  # scikit-learn keeps one weight vector for two classes
-        matrix = np.stack([-regression.coef_[0], regression.coef_[0]], axis=1) / 2
-        bias = np.array([-regression.intercept_[0], regression.intercept_[0]]) / 2
-    else:
-        matrix, bias = regression.coef_[order].T, regression.intercept_[order]
-    return SentimentModel(matrix.astype(np.float32), bias, info)
+        return _halves(regression.coef_[0], regression.intercept_[0])
+    order = [list(regression.classes_).index(label) for label in classes]
+    return regression.coef_[order].T, regression.intercept_[order]
+
+
+def _one_against_the_rest(
+    matrix: Any, labels: np.ndarray, classes: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(weights, bias)``, one column per class, of a regression per class (of one, the
+    second, for two classes) over the grams scaled by their log-count ratios."""
+    seen = (matrix > 0).astype(np.float64)
+    columns = []
+    for label in classes[1:] if len(classes) == 2 else classes:
+        mine = labels == label
+        ratio = _log_count_ratio(seen, mine)
+        regression = _regression(matrix.multiply(ratio).tocsr(), mine)
+        columns.append((regression.coef_[0] * ratio, regression.intercept_[0]))
+    if len(classes) == 2:
+        return _halves(*columns[0])
+    return np.stack([w for w, _ in columns], axis=1), np.array([b for _, b in columns])
+
+
+def _log_count_ratio(seen: Any, mine: np.ndarray) -> np.ndarray:
+    """Per gram, the log of how much likelier it is in a text of the class than in another's
+    (counted once per text, each count smoothed by one)."""
+    inside = 1 + np.asarray(seen[mine].sum(axis=0)).ravel()
+    outside = 1 + np.asarray(seen[~mine].sum(axis=0)).ravel()
+    return np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+
+
+def _halves(weights: np.ndarray, bias: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes' columns from one regression's weights for the second of them."""
+    return np.stack([-weights, weights], axis=1) / 2, np.array([-bias, bias]) / 2
 
 
 def _matrix(texts: Sequence[str]):
@@ -338,7 +385,7 @@ def train_identifier(directory: Path) -> SentimentModel:
         train += [Example(e.text, path.stem) for e in kept]
         tests[path.stem] = held
         trained_on.append(_provenance(path.name, len(kept), path.stem))
-    model = fit(train, language=IDENTIFIER, version=_today(), trained_on=trained_on)
+    model = fit(train, language=IDENTIFIER, version=_today(), trained_on=trained_on, ratios=False)
     figures = {
         language: round(
             sum(p == language for p in predict(model, [e.text for e in held])) / len(held), 4

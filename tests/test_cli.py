@@ -273,7 +273,7 @@ def test_score_writes_one_json_object_per_line() -> None:
     assert complaint["category"] == "complaint" and complaint["priority"] in ("P1", "P2")
     assert {"waiting", "refund"} <= set(complaint["rules"])
     assert (praise["label"], praise["category"], praise["priority"]) == ("positive", "praise", "P4")
-    assert (malay["lang"], malay["confidence"], malay["category"]) == ("ms", "low", "crisis_risk")
+    assert (malay["lang"], malay["label"], malay["category"]) == ("ms", "negative", "crisis_risk")
 
 
 def test_a_brands_own_phrases_count_as_complaints(tmp_path: Path) -> None:

@@ -64,6 +64,22 @@ def test_a_model_predicts_what_it_learnt_on_texts_it_never_saw(model: SentimentM
     assert predict(model, good) == ["positive"] * 40
 
 
+@pytest.mark.parametrize("ratios", [True, False])
+def test_a_three_class_model_tells_each_class_from_the_others(ratios: bool) -> None:
+    rng = random.Random(5)
+    plain = ["orvi", "baltum", "kesso", "fenwy", "trell", "ulmo"]
+
+    def texts(words: list[str], count: int) -> list[str]:
+        return [invented(words, rng) for _ in range(count)]
+
+    labelled = {"negative": BAD, "neutral": plain, "positive": GOOD}
+    rows = [Example(t, label) for label, words in labelled.items() for t in texts(words, 120)]
+    model = fit(rows, language="xx", version="test", ratios=ratios)
+    assert model.classes == ("negative", "neutral", "positive")
+    for label, words in labelled.items():
+        assert predict(model, texts(words, 30)) == [label] * 30
+
+
 def test_a_batch_scores_as_each_text_alone(model: SentimentModel) -> None:
     texts = ["grulk ta ne", "", "lumina sarvi 🙂", "x" * 500, "grulk"]
     together = model.probabilities(texts)
