@@ -51,7 +51,7 @@ from enum import IntEnum
 from typing import Protocol
 
 from monitor.detection_defaults import DEFAULTS
-from monitor.surprise import MAXIMA_DAYS, Reading, Surprise, rarity
+from monitor.surprise import MAXIMA_DAYS, CopiedWhole, Reading, Surprise, rarity
 
 REACH_UNIT = 10.0  # reach points that weigh as one mention in the reach signal
 SHARE_RISE = 1.5  # how much the negative share must grow for more than a watch
@@ -284,7 +284,7 @@ class Escalation:
             step.event = "deescalated"
 
 
-class Detector:
+class Detector(CopiedWhole):
     """Streaming detector for one brand.  Feed buckets in order with ``step``."""
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +77,22 @@ def test_a_small_brand_with_fifteen_complaints_in_an_hour_is_paged() -> None:
     steps = replay(quiet + wave + [0.0] * 60)
     paged = [i - len(quiet) for i, s in enumerate(steps) if s.page]
     assert paged and 0 <= paged[0] < len(wave)
+
+
+def test_a_copy_judges_on_as_the_original_and_leaves_it_as_it_was() -> None:
+    past = list(make_series(seed=3, days=9, rate=5, bursts=0).values)
+    original = Detector()
+    for i, value in enumerate(past):
+        original.step(T0 + STEP * i, value, total=value * 3, reach=value * 10)
+    twin = copy.deepcopy(original)
+    wave = [past[i - PER_DAY] * 4 + 6 for i in range(len(past), len(past) + 12)]
+    rest = list(enumerate(wave + past[-PER_DAY:][12:60], start=len(past)))
+    copied = [twin.step(T0 + STEP * i, v, total=v * 3, reach=v * 10) for i, v in rest]
+    assert any(step.page for step in copied)  # the burst: the copy learnt the past
+    again = [original.step(T0 + STEP * i, v, total=v * 3, reach=v * 10) for i, v in rest]
+    assert [(s.score, s.level, s.page) for s in again] == [
+        (s.score, s.level, s.page) for s in copied
+    ]
 
 
 def test_a_large_brand_busy_monday_is_not_a_crisis() -> None:
