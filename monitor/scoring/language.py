@@ -423,11 +423,16 @@ def _lingua(text: str, leaning: str | None = None) -> str | None:
     where it is sure or names the language the model leant to (``leaning``), else its slow
     mode's."""
     words = short_runs(_NOISE.sub(" ", head(text, SCORED_CHARS)))
-    confidences = _detector(fast=True).compute_language_confidence_values(words)
-    if not confidences or confidences[0].value == 0:  # no Latin letters, or none it knows
+    # the languages brandmon reads as one (Malay and Indonesian, Serbian and Croatian) pool
+    # their confidence: sure of "ms" is sure enough, whichever of the two lingua leans to
+    sure: dict[str, float] = {}
+    for confidence in _detector(fast=True).compute_language_confidence_values(words):
+        language = _LINGUA[confidence.language.name]
+        sure[language] = sure.get(language, 0.0) + confidence.value
+    fast = max(sure, key=sure.__getitem__, default=None)
+    if fast is None or sure[fast] == 0:  # no Latin letters, or none it knows
         return None
-    fast = _LINGUA[confidences[0].language.name]
-    if confidences[0].value >= LINGUA_SURE or fast == leaning:
+    if sure[fast] >= LINGUA_SURE or fast == leaning:
         return fast
     found = _detector(fast=False).detect_language_of(words)
     return _LINGUA[found.name] if found is not None else None
