@@ -95,8 +95,8 @@ def _substring_regex(term: str) -> str:
     return r"\s+".join(map(re.escape, term.split()))
 
 
-def _word_regex(term: str, end: str) -> str:
-    """Regex for ``term`` as whole words, followed by the ``end`` assertion.
+def _word_regex(term: str) -> str:
+    """Regex for ``term`` as whole words, but for the check of its end (see ``_compile``).
 
     The start boundary is checked looking back from the end of the first word, not before it:
     then every alternative begins with a literal, and ``re`` skips straight to candidates.
@@ -109,19 +109,29 @@ def _word_regex(term: str, end: str) -> str:
             f"(?:{start}|(?<={_HEBREW_PREFIX}.{{{n}}})(?<!{_WORDLIKE}.{{{n + 1}}})"
             f"|(?<={_HEBREW_PREFIX}{{2}}.{{{n}}})(?<!{_WORDLIKE}.{{{n + 2}}}))"
         )
-    return re.escape(first) + start + "".join(r"\s+" + re.escape(word) for word in rest) + end
+    return re.escape(first) + start + "".join(r"\s+" + re.escape(word) for word in rest)
 
 
 def _compile(terms: Iterable[str], tokens: Iterable[str] = ()) -> re.Pattern[str] | None:
-    """One regex for folded ``terms`` and ``@``/``#`` ``tokens``, longest first, or ``None``."""
-    alternatives = [
-        (term, _substring_regex(term) if _has_spaceless(term) else _word_regex(term, _END))
-        for term in terms
-    ] + [(token, _word_regex(token, _TOKEN_END)) for token in tokens]
-    if not alternatives:
-        return None
-    alternatives.sort(key=lambda pair: (-len(pair[0]), pair[0]))
-    return re.compile("|".join(regex for _, regex in alternatives))
+    """One regex for folded ``terms`` and ``@``/``#`` ``tokens``, longest first, or ``None``.
+
+    The end of a whole word is checked once after all the words that need that check, not
+    after each: when it fails, ``re`` goes back and tries the next word all the same, and
+    ``_WORDLIKE`` takes milliseconds to compile each time it is written out.
+    """
+    terms = set(terms)
+    spaceless = {term for term in terms if _has_spaceless(term)}
+    groups = [
+        ([_substring_regex(term) for term in _longest_first(spaceless)], ""),
+        ([_word_regex(term) for term in _longest_first(terms - spaceless)], _END),
+        ([_word_regex(token) for token in _longest_first(tokens)], _TOKEN_END),
+    ]
+    parts = [f"(?:{'|'.join(regexes)}){end}" for regexes, end in groups if regexes]
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _longest_first(words: Iterable[str]) -> list[str]:
+    return sorted(words, key=lambda word: (-len(word), word))
 
 
 class BrandMatcher:

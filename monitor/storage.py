@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import math
+import operator
 import os
 import socket
 import uuid
@@ -161,12 +162,14 @@ class Storage:
         # (SQLite stores datetimes as text in SQLAlchemy's format, which queries compare with).
         dialect = self.engine.dialect
         columns = Mention.__table__.columns
-        self._mention_columns: list[tuple[str, Callable[[Any], Any] | None]] = []
-        for name in _MENTION_COLUMNS:
+        self._conversions: list[tuple[int, Callable[[Any], Any]]] = []
+        """The position among ``_MENTION_COLUMNS`` and the conversion of each column that has
+        one (a few: the others' values are sent as they are)."""
+        for index, name in enumerate(_MENTION_COLUMNS):
             convert = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if name == "fetched_at" and convert is not None:
-                convert = _reusing_last(convert)
-            self._mention_columns.append((name, convert))
+            if convert is not None:
+                reused = _reusing_last(convert) if name == "fetched_at" else convert
+                self._conversions.append((index, reused))
 
     def create_schema(self) -> None:
         """Bring the database to this release's schema (``monitor.migrations``): create it on an
@@ -269,17 +272,16 @@ class Storage:
 
         Feeds re-serve the items they served before; checking first spares scoring them again.
         """
-        table = Mention.__table__
         wanted = set(brands)
         known: set[str] = set()
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
                 # Brands are filtered here, not in SQL: "brand IN (…) AND external_id IN (…)"
                 # costs one index search per brand and id.
-                query = select(table.c.external_id, table.c.brand).where(
-                    table.c.source == source, table.c.external_id.in_(ids[start : start + 500])
-                )
-                known.update(i for i, brand in connection.execute(query) if brand in wanted)
+                chunk = ids[start : start + 500]
+                sql = _known_sql(self.engine.dialect.paramstyle, len(chunk))
+                rows = connection.exec_driver_sql(sql, (source, *chunk))
+                known.update(i for i, brand in rows if brand in wanted)
         return known
 
     def _insert(self, connection: Connection, batch: Sequence[MentionRow]) -> list[MentionRow]:
@@ -290,13 +292,8 @@ class Storage:
             inserted = []
             for start in range(0, len(batch), _ROWS_PER_STATEMENT):
                 rows = batch[start : start + _ROWS_PER_STATEMENT]
-                values = tuple(
-                    convert(row[name]) if convert else row[name]
-                    for row in rows
-                    for name, convert in self._mention_columns
-                )
                 sql = _insert_sql(self.engine.dialect.paramstyle, len(rows))
-                inserted += connection.exec_driver_sql(sql, values).all()
+                inserted += connection.exec_driver_sql(sql, self._values(rows)).all()
         by_key = {(row["source"], row["external_id"], row["brand"]): row for row in batch}
         new: list[MentionRow] = []
         for row_id, source, external_id, brand in inserted:
@@ -304,6 +301,17 @@ class Storage:
             row["id"] = row_id
             new.append(row)
         return new
+
+    def _values(self, rows: Sequence[MentionRow]) -> tuple[Any, ...]:
+        """The parameters of ``_insert_sql`` for ``rows``: each row's ``_MENTION_COLUMNS``,
+        converted as the dialect stores them."""
+        values: list[Any] = []
+        for row in rows:
+            row_values = list(_mention_values(row))
+            for index, convert in self._conversions:
+                row_values[index] = convert(row_values[index])
+            values += row_values
+        return tuple(values)
 
     def mentions(
         self,
@@ -774,6 +782,8 @@ class Storage:
 
 _MENTION_COLUMNS = [column.name for column in Mention.__table__.columns if column.name != "id"]
 _COLUMN_LIST = ", ".join(_MENTION_COLUMNS)
+_mention_values = operator.itemgetter(*_MENTION_COLUMNS)
+"""A ``MentionRow``'s values, in the order of ``_MENTION_COLUMNS``."""
 _STATE_QUERY = select(SourceState.__table__).where(
     SourceState.__table__.c.source == bindparam("source")
 )
@@ -795,6 +805,17 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
     return (
         f"INSERT INTO mention ({_COLUMN_LIST}) VALUES {', '.join([one] * rows)}"
         " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _known_sql(paramstyle: str, ids: int) -> str:
+    """The query of ``known_ids`` for ``ids`` ids, written out as ``_insert_sql`` is: SQLAlchemy
+    expanding its ``IN`` cost five times what the database spends on it."""
+    placeholder = "?" if paramstyle == "qmark" else "%s"
+    return (
+        f"SELECT external_id, brand FROM mention WHERE source = {placeholder}"
+        f" AND external_id IN ({', '.join([placeholder] * ids)})"
     )
 
 
@@ -827,7 +848,7 @@ def _copy_in(connection: Connection, batch: Sequence[MentionRow]) -> list[Any]:
         cursor.execute(_CREATE_STAGE)
         with cursor.copy(_COPY_STAGE) as copy:
             for row in batch:
-                copy.write_row([row[name] for name in _MENTION_COLUMNS])
+                copy.write_row(_mention_values(row))
         statement = _MOVE_STAGE
         cursor.execute(_MOVE_STAGE)
         return cursor.fetchall()

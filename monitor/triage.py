@@ -31,21 +31,22 @@ class Triager:
     def __init__(self, rules: dict[str, Any]) -> None:
         self._crisis_families = set(rules["crisis"]["families"])
         self._technical_families = set(rules["account_or_technical"]["families"])
-        self._patterns = PatternSet(
-            {
-                "crisis": rules["crisis"]["patterns"],
-                "technical": rules["account_or_technical"]["patterns"],
-                "purchase": rules["purchase_or_service"]["patterns"],
-                "question": rules["question"]["patterns"],
-            }
-        )
         languages: dict[str, dict[str, list[str]]] = rules["languages"]
-        # every language's safety phrases in one set, looked for in every mention
-        self._safety = PatternSet({language: t["safety"] for language, t in languages.items()})
+        # Every language's safety phrases are looked for in every mention, with the phrases of
+        # the mention's language in the same pass: one set per language.
+        safety = {_SAFETY: [p for t in languages.values() for p in t["safety"]]}
+        english = {
+            "crisis": rules["crisis"]["patterns"],
+            "technical": rules["account_or_technical"]["patterns"],
+            "purchase": rules["purchase_or_service"]["patterns"],
+            "question": rules["question"]["patterns"],
+        }
+        self._english = PatternSet({**english, **safety})
         self._local = {
-            language: PatternSet({group: t[group] for group in _LOCAL_GROUPS})
+            language: PatternSet({**{group: t[group] for group in _LOCAL_GROUPS}, **safety})
             for language, t in languages.items()
         }
+        self._safety_only = PatternSet(safety)
         priority = rules["priority"]
         self._base: dict[str, int] = priority["base"]
         self._raise_at: list[float] = sorted(priority["raise_at"])
@@ -69,11 +70,10 @@ class Triager:
     def category(self, text: str, sentiment: Sentiment) -> str:
         rules = set(sentiment.rules)
         negative = sentiment.label == "negative"
-        read = scored_form(text)
-        found = self._phrases(read, sentiment.language)
+        found = self._phrases(scored_form(text), sentiment.language)
         if (
             rules & self._crisis_families
-            or self._safety.matches(read)
+            or _SAFETY in found
             or (negative and ("crisis" in rules or "crisis" in found))
         ):
             return "crisis_risk"
@@ -95,15 +95,16 @@ class Triager:
         return "other"
 
     def _phrases(self, read: str, language: str | None) -> set[str]:
-        """The groups of phrases found in ``read`` among those of its ``language``; English
-        when the language is unknown, none for a language without phrases."""
+        """The groups of phrases found in ``read`` among those of its ``language`` (English
+        when the language is unknown, none for a language without phrases), and ``_SAFETY``
+        if a safety phrase of any language is."""
         if language in (None, "en"):
-            return self._patterns.matches(read)
-        local = self._local.get(language)
-        return local.matches(read) if local else set()
+            return self._english.matches(read)
+        return self._local.get(language, self._safety_only).matches(read)
 
 
 _LOCAL_GROUPS = ("technical", "purchase", "question")
+_SAFETY = "safety"
 
 
 @cache

@@ -13,6 +13,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.scoring.lexicon import PatternSet
 from monitor.scoring.model import ModelShelf
 from monitor.scoring.sentiment import NEGATIVE_BELOW
 from monitor.triage import triage
@@ -411,3 +412,13 @@ def test_fixed_shipped_rules(
     scorer: ComplaintAwareScorer, family: str, text: str, complaint: bool
 ) -> None:
     assert (family in scorer.score(text).rules) is complaint
+
+
+def test_a_pattern_set_finds_every_group_whether_its_patterns_span_windows_or_not() -> None:
+    # more window patterns than fit with the others: they are matched in a pass of their own
+    windows = {f"w{i}": [rf"\bstart{i}\b.{{0,40}}\bend{i}\b"] for i in range(6)}
+    patterns = PatternSet({**windows, "plain": [r"\bplain\b"], "mixed": [r"\bboth\b", r"b.{0,3}h"]})
+    assert patterns.matches("start2 and then end2, plain") == {"w2", "plain"}
+    assert patterns.matches("start1 end3 " + "x" * 50 + " end1") == set()
+    assert patterns.matches("bxxh") == patterns.matches("both") == {"mixed"}
+    assert patterns.matches("") == set()

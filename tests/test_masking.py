@@ -43,10 +43,25 @@ def test_links_handles_and_brand_terms_are_masked_as_whole_words(
         ("#EpicFail #neveragain", "#epic fail #never again"),
         ("#TheWalkingDead", "#TheWalkingDead"),  # a name: not all known words
         ("#weekendvibes #1", "#weekendvibes #1"),
+        ("x#PoorService ##PoorService", "x#PoorService ##PoorService"),  # not tags
     ],
 )
 def test_hashtags_are_split_only_into_known_words(masker: Masker, text: str, split: str) -> None:
     assert masker.mask(text) == split
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Acme Corporation rocks", f"{MASK} rocks"),
+        ("acme corp. is down", f"{MASK}. is down"),
+        ("ACME, Acme Co and acmecorp", f"{MASK}, {MASK} and acmecorp"),
+        ("Acme Corp-x", f"{MASK}-x"),
+    ],
+)
+def test_the_longest_brand_term_is_masked_whole(text: str, masked: str) -> None:
+    masker = Masker(["Acme", "Acme Co", "Acme Corp", "Acme Corporation"])
+    assert masker.mask(text) == masked
 
 
 def test_segment_prefers_the_fewest_words() -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from monitor.assessment import assess
-from monitor.scoring import Post
+from monitor.scoring import Post, Sentiment
 from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.triage import triage
 
 SAFETY = {
     "en": [
@@ -136,3 +137,14 @@ def test_an_account_problem_goes_to_the_technical_team(
 @pytest.mark.parametrize("language", sorted(PURCHASE))
 def test_a_wish_to_buy_is_a_purchase_request(scorer: ComplaintAwareScorer, language: str) -> None:
     assert categories(scorer, [PURCHASE[language]]) == ["purchase_or_service_request"]
+
+
+@pytest.mark.parametrize("language", sorted(SAFETY.keys() - {"en"}))  # English: by its rules
+@pytest.mark.parametrize("read_as", [None, "en", "de", "ja"])
+def test_a_safety_phrase_is_a_crisis_risk_whatever_language_the_post_was_read_as(
+    language: str, read_as: str | None
+) -> None:
+    # a post mixing languages, or a source reporting the wrong one, still pages the team
+    text = SAFETY[language][0]
+    read = Sentiment(compound=0.0, label="neutral", language=read_as)
+    assert triage(text, read, 5.0).category == "crisis_risk"

@@ -57,26 +57,59 @@ class PatternSet:
     Python's ``re`` would run one backtracking search per pattern: ten times faster on the
     English rules.  Patterns use RE2's syntax — Python's without look-arounds or
     back-references; ``\\b`` and ``\\w`` are ASCII.
+
+    Patterns that span a window of any characters ("delivered.{0,40}not") are compiled apart
+    from the others when there are more than a few: each place such a window may have reached
+    is a state of the DFA, and in one DFA the windows' states and the other patterns' multiply
+    until the DFA outgrows its memory budget and is built again and again (the English rules,
+    with 19 windows: four times slower).
     """
 
     def __init__(self, groups: Mapping[str, Iterable[str]]) -> None:
-        options = re2.Options()
-        options.log_errors = False
-        options.max_mem = _RE2_MEMORY
-        self._set = re2.Set.SearchSet(options)
-        self._keys: list[str] = []
-        for key, patterns in groups.items():
-            for pattern in patterns:
-                try:
-                    self._set.Add(pattern)
-                except re2.error:
-                    raise ValueError(f"{key}: {pattern!r} is not a pattern RE2 accepts") from None
-                self._keys.append(key)
-        self._set.Compile()
+        pairs = [(key, pattern) for key, patterns in groups.items() for pattern in patterns]
+        windows = [pair for pair in pairs if _WINDOW.search(pair[1])]
+        if len(windows) <= _FEW_WINDOWS:  # a second pass would cost more than they do
+            windows = []
+        plain = [pair for pair in pairs if pair not in windows]
+        self._keys = [key for key, _ in plain + windows]
+        """The key of each pattern, by its index in the sets taken one after the other."""
+        self._sets = [
+            (_compiled_set(some), offset)
+            for some, offset in ((plain, 0), (windows, len(plain)))
+            if some
+        ]
 
     def matches(self, text: str) -> set[str]:
         """The keys of the groups with a pattern found in ``text``."""
-        return {self._keys[i] for i in self._set.Match(text) or ()}
+        encoded = text.encode()  # once for both sets
+        keys = self._keys
+        return {
+            keys[offset + i] for found, offset in self._sets for i in found.Match(encoded) or ()
+        }
+
+
+_WINDOW = re.compile(r"\.(?:[*+]|\{\d*,\d*\})|\[\^[^\]]*\](?:[*+]|\{\d*,\d*\})|\)\{\d*,\d*\}")
+"""A repeat of any character, of a negated class, or a counted repeat of a group (``.{0,40}``,
+``.*``, ``[^.!]{0,120}``, ``(?:\\S+ ){0,3}``): what makes a pattern span a window (see
+``PatternSet``)."""
+_FEW_WINDOWS = 3
+"""Up to this many patterns with windows stay in the set of the others: their states multiply
+little, and a second set is a second pass over the text."""
+
+
+def _compiled_set(pairs: Sequence[tuple[str, str]]) -> re2.Set:
+    """An RE2 set of the patterns of ``pairs`` (key, pattern), in their order."""
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = _RE2_MEMORY
+    found = re2.Set.SearchSet(options)
+    for key, pattern in pairs:
+        try:
+            found.Add(pattern)
+        except re2.error:
+            raise ValueError(f"{key}: {pattern!r} is not a pattern RE2 accepts") from None
+    found.Compile()
+    return found
 
 
 class EnglishRules:
@@ -256,20 +289,21 @@ class RequestWords:
         self._approval_after = {
             word: frozenset(w.lower() for w in before) for word, before in approval_after.items()
         }
-        # most posts have none of the first words: one search says so
-        self._first_words = re.compile(
-            r"(?<!\w)(?:" + "|".join(map(re.escape, self._phrases)) + r")(?!\w)", re.IGNORECASE
-        )
+        # most posts have none of the first words: one RE2 pass says so (it finds them
+        # wherever Python's \w would, and a few more places: the words are compared below)
+        words = "|".join(map(re.escape, self._phrases))
+        self._first_words = PatternSet({"": [rf"(?i)(?:^|[^\pL\pN_])(?:{words})(?:[^\pL\pN_]|$)"]})
 
     def drop(self, text: str) -> str:
         """``text`` without its request words (matched case-insensitively), their punctuation
         kept for VADER's emphasis rules."""
-        if not self._first_words.search(text):
+        if not self._first_words.matches(text):
             return text
         tokens = text.split()
         words = [token.strip(_PUNCTUATION).lower() for token in tokens]
         if self._phrases.keys().isdisjoint(words):
             return text
+        dropped = False
         for i, word in enumerate(words):
             for phrase in self._phrases.get(word, ()):
                 if tuple(words[i : i + len(phrase)]) != phrase:
@@ -279,8 +313,9 @@ class RequestWords:
                     continue
                 for j in range(i, i + len(phrase)):
                     tokens[j] = "".join(c for c in tokens[j] if not c.isalnum())
+                dropped = True
                 break
-        return " ".join(token for token in tokens if token)
+        return " ".join(token for token in tokens if token) if dropped else text
 
 
 @cache

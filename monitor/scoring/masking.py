@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from monitor.scoring.lexicon import trie_pattern
+
 MASK = "_"
 """What a link, a handle or a brand term becomes: a token VADER does not score, which forms no
 emoticon with the punctuation next to it (as "@" would: "@:" is one)."""
@@ -27,8 +29,10 @@ TAGS_REMEMBERED = 8192
 """How many hashtags' splits each masker remembers."""
 
 _LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
-_HANDLE = re.compile(r"(?<![\w@])@\w+")
-_TAG = re.compile(r"(?<![\w#])#[^\W_]\w*")
+# The look-behinds follow the "@" or "#" (and look back over it) so that a search skips straight
+# to the next "@" or "#" instead of trying the pattern at every character.
+_HANDLE = re.compile(r"@(?<![\w@]@)\w+")
+_TAG = re.compile(r"#(?<![\w#]#)[^\W_]\w*")
 _CAMEL = re.compile(
     r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])"
 )
@@ -41,10 +45,11 @@ class Masker:
         """``terms`` are the words that name a brand (its name, keywords, aliases, handles and
         hashtags; a leading ``@``, ``#`` or ``$`` is ignored, case too); ``tag_words`` are the
         words a hashtag may be split into."""
-        names = sorted({t.strip().lstrip("@#$").lower() for t in terms} - {""}, key=len)
-        body = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in reversed(names))
+        names = {t.strip().lstrip("@#$").lower() for t in terms} - {""}
+        # a trie: one path per character however many terms, the longest term found first
+        body = trie_pattern(names).replace(r"\ ", r"\s+")
         self._terms = (
-            re.compile(rf"(?<![\w@#$])[@#$]?(?:{body})(?!\w)", re.IGNORECASE) if body else None
+            re.compile(rf"(?<![\w@#$])[@#$]?(?:{body})(?!\w)", re.IGNORECASE) if names else None
         )
         self._tag_words = frozenset(w.lower() for w in tag_words if w)
         # the same tags come back again and again (a campaign's, a brand's)

@@ -49,18 +49,17 @@ class Vader(SentimentIntensityAnalyzer):
         ]
         lowered = [word.lower() for word in words]
         lexicon = self.lexicon
-        if not any(word in lexicon for word in lowered):  # every word scores 0
+        if lexicon.keys().isdisjoint(lowered):  # every word scores 0
             return {"neg": 0.0, "neu": 1.0 if words else 0.0, "pos": 0.0, "compound": 0.0}
         capitals = sum(map(str.isupper, words))
         cap_differs = 0 < len(words) - capitals < len(words)  # some words in capitals, not all
-        sentiments: list[float] = []
+        sentiments: list[float] = [0] * len(words)  # a word not in the lexicon scores 0
         last = len(words) - 1
         for i, lower in enumerate(lowered):
-            kind_of = i < last and lower == "kind" and lowered[i + 1] == "of"
-            if lower not in lexicon or lower in BOOSTER_DICT or kind_of:
-                sentiments.append(0)
-            else:
-                sentiments.append(self._valence(i, words, lowered, cap_differs))
+            if lower not in lexicon or lower in BOOSTER_DICT:
+                continue
+            if not (i < last and lower == "kind" and lowered[i + 1] == "of"):
+                sentiments[i] = self._valence(i, words, lowered, cap_differs)
         if "but" in lowered:
             _but_check(sentiments, lowered.index("but"))
         return self.score_valence(sentiments, text)
