@@ -274,6 +274,7 @@ def test_score_writes_one_json_object_per_line() -> None:
     assert {"waiting", "refund"} <= set(complaint["rules"])
     assert (praise["label"], praise["category"], praise["priority"]) == ("positive", "praise", "P4")
     assert (malay["lang"], malay["label"], malay["category"]) == ("ms", "negative", "crisis_risk")
+    assert malay["confidence"] == "low"  # the model read it as neutral: its crisis words did not
 
 
 def test_a_brands_own_phrases_count_as_complaints(tmp_path: Path) -> None:

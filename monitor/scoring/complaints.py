@@ -59,7 +59,8 @@ models learnt from are tweets, reviews and political comments, not complaints to
 On those sets this costs at most 0.02 of negative F1 (Hebrew, Chinese)."""
 COMPLAINT_FLOOR = -0.5
 CONFIDENT = 0.6
-"""A model's top probability from which its score is trusted (``confidence="high"``)."""
+"""A model's probability of the label given from which its score is trusted
+(``confidence="high"``)."""
 MODEL_DOUBT = 0.3
 """English: how far the model's lean (positive minus negative probability) must go before it
 counts: VADER says 0 about a plain neutral post, a model trained on three even classes rarely
@@ -229,7 +230,9 @@ class ComplaintAwareScorer:
             compound = (1 - KEYWORD_SHARE) * model + KEYWORD_SHARE * (reading.keywords or 0.0)
             if COMPLAINT_WORDS & set(reading.rules) and "positive" not in reading.rules:
                 compound = min(compound, COMPLAINT_FLOOR)
-            confident = max(p.values()) >= CONFIDENT
+            # trusted when the model is sure of the label given, not of another one (a
+            # complaint word may have made negative what the model read as neutral)
+            confident = p.get(self._label(compound), 0.0) >= CONFIDENT
         else:
             compound, confident = reading.keywords or 0.0, False
         return compound, confident
