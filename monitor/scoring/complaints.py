@@ -7,10 +7,12 @@ matches a family (and does not read as put right) scores at most the family's we
 labelled negative however polite its words.  Sarcasm markers ("thanks for nothing") count as a
 family too, and override VADER's reading of "thanks".
 
-VADER is English only.  Text in another shipped language (Malay, Polish, Serbian, Hebrew,
-Chinese, Spanish, German, French) is scored with that language's keyword list, and text in a
-language without a list gets a neutral score; both are marked ``confidence="low"``, never a
-confident neutral.  A multilingual model can replace this by implementing ``SentimentScorer``.
+VADER is English only, and blended there with the English model (``ENGLISH_MODEL_SHARE``).  Text
+in another shipped language is scored by that language's model (``monitor.scoring.model``) with
+its keyword list as a weak signal; a language without a model gets its keyword list alone, and
+one without a list a neutral score, both marked ``confidence="low"``, never a confident
+neutral.  A model's score is ``confidence="high"`` when it gives the label found at least
+``CONFIDENT`` probability.
 
 Only the first ``SCORED_CHARS`` characters of a text are scored (see ``monitor.scoring.limits``).
 """
