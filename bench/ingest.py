@@ -89,12 +89,15 @@ def generate_mentions(
     brands: list[str],
     rng: random.Random,
     *,
-    start: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+    start: datetime | None = None,
     every: timedelta = timedelta(seconds=30),
 ) -> Iterator[RawMention]:
-    """``n`` mentions, one every ``every`` from ``start``, written from hand-labelled sentences
+    """``n`` mentions, one every ``every`` from ``start`` (by default the last up to now: none
+    dated ahead, which the pipeline would clamp and log), written from hand-labelled sentences
     (one language per post) as the ``SOURCES`` would carry them: a one-line post, a news
     summary, a forum thread.  About 5 % repeat an earlier id and 10 % name no brand."""
+    if start is None:
+        start = datetime.now(UTC).replace(microsecond=0) - every * n
     pools = sentences()
     weights = [len(pool) for pool in pools]
     shares = [source.share for source in SOURCES]
