@@ -34,8 +34,12 @@ def start(count: int) -> None:
     global _pool, _size
     stop()
     _size = count
-    if count >= 1:
+    if count < 1:
+        return
+    try:
         _pool = _new_pool(count)
+    except OSError as exc:  # no POSIX semaphores (a sandbox without /dev/shm): in threads
+        log.warning("no worker processes (%s); feeds are parsed in the daemon's process", exc)
 
 
 def _new_pool(count: int) -> ProcessPoolExecutor:

@@ -98,3 +98,15 @@ def test_the_number_of_workers_is_checked_and_defaults_to_the_spare_cores() -> N
     assert parse_config(f"[service]\nworkers = 0\n{brand}", "x.toml").service.worker_count == 0
     spare = len(os.sched_getaffinity(0)) - 1
     assert parse_config(brand, "x.toml").service.worker_count == min(MAX_WORKERS, spare)
+
+
+def test_without_semaphores_the_work_stays_in_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", no_semaphores)
+    workers.start(1)
+    assert worker_pid() == os.getpid()
+    assert "no worker processes" in caplog.text
