@@ -85,6 +85,9 @@ def serve(port: int, wave: bool, all_not_modified: bool) -> None:
     """The feed server, in a process of its own so it does not compete for our GIL."""
     Feeds.wave = wave
     Feeds.all_not_modified = all_not_modified
+    # a backlog like a web server's (nginx: 511), not socketserver's 5: with 32 polls at once
+    # connecting, a full backlog drops connections that are only retried a second later
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", port), Feeds)
     server.daemon_threads = True
     server.serve_forever()
