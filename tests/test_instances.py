@@ -248,14 +248,7 @@ def test_a_poll_killed_midway_is_taken_over_within_seconds(
 
     httpserver.expect_request("/feed").respond_with_handler(first_hangs)
     config = write_config(tmp_path, pg_url, {"news": httpserver.url_for("/feed")})
-    instances.append(Instance(config, "killed"))
-    assert arrived.wait(timeout=60)
-    instances.append(Instance(config, "survivor"))
-    assert instances[1].running()
-    killed = time.monotonic()
-    instances[0].process.kill()  # SIGKILL, in the middle of its poll
-    instances[0].process.wait(timeout=10)
-    release.set()
+    killed = kill_midway(instances, config, arrived, release, patience=60)  # in its poll
     assert until(lambda: len(hits) >= 2, TAKE_OVER), "the survivor never polled"
     print(f"poll taken over {hits[1] - killed:.1f} s after kill -9")
     instances[1].stop()
@@ -288,14 +281,7 @@ def test_a_delivery_killed_midway_is_taken_over_within_seconds(
     httpserver.expect_request("/hook").respond_with_handler(first_hangs)
     feeds = {"news": httpserver.url_for("/feed")}
     config = write_config(tmp_path, pg_url, feeds, hook=httpserver.url_for("/hook"))
-    instances.append(Instance(config, "killed"))
-    assert arrived.wait(timeout=120), instances[0].log.read_text()
-    instances.append(Instance(config, "survivor"))
-    assert instances[1].running()
-    killed = time.monotonic()
-    instances[0].process.kill()  # SIGKILL, while its sink has the page
-    instances[0].process.wait(timeout=10)
-    release.set()
+    killed = kill_midway(instances, config, arrived, release, patience=120)  # its sink has the page
     assert until(lambda: len(deliveries) >= 2, TAKE_OVER), "the survivor never delivered"
     print(f"delivery taken over {deliveries[1][0] - killed:.1f} s after kill -9")
     assert deliveries[1][1] == deliveries[0][1]  # the same page, sent again
@@ -332,6 +318,27 @@ def test_a_judgement_killed_midway_is_taken_over_within_seconds(
     assert until(taken_over, TAKE_OVER), "the survivor never judged the brand"
     print(f"judgement taken over {time.monotonic() - killed:.1f} s after kill -9")
     survivor.stop()
+
+
+def kill_midway(
+    instances: list[Instance],
+    config: Path,
+    arrived: threading.Event,
+    release: threading.Event,
+    *,
+    patience: float,
+) -> float:
+    """Start an instance and, once it is in the middle of its work (``arrived``; it hangs there
+    until ``release``) and a second one runs, ``kill -9`` it; when it was killed."""
+    instances.append(Instance(config, "killed"))
+    assert arrived.wait(timeout=patience), instances[0].log.read_text()
+    instances.append(Instance(config, "survivor"))
+    assert instances[1].running()
+    killed = time.monotonic()
+    instances[0].process.kill()  # SIGKILL: it frees nothing itself
+    instances[0].process.wait(timeout=10)
+    release.set()
+    return killed
 
 
 def lock_holders(storage: Storage, name: str) -> list[str]:
