@@ -800,8 +800,7 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
     Written out rather than compiled by SQLAlchemy per batch: its per-row parameter handling
     cost as much as SQLite's insert itself (10 us a row).
     """
-    placeholder = "?" if paramstyle == "qmark" else "%s"
-    one = "(" + ", ".join([placeholder] * len(_MENTION_COLUMNS)) + ")"
+    one = f"({_placeholders(paramstyle, len(_MENTION_COLUMNS))})"
     return (
         f"INSERT INTO mention ({_COLUMN_LIST}) VALUES {', '.join([one] * rows)}"
         " ON CONFLICT DO NOTHING RETURNING id, source, external_id, brand"
@@ -812,11 +811,15 @@ def _insert_sql(paramstyle: str, rows: int) -> str:
 def _known_sql(paramstyle: str, ids: int) -> str:
     """The query of ``known_ids`` for ``ids`` ids, written out as ``_insert_sql`` is: SQLAlchemy
     expanding its ``IN`` cost five times what the database spends on it."""
-    placeholder = "?" if paramstyle == "qmark" else "%s"
     return (
-        f"SELECT external_id, brand FROM mention WHERE source = {placeholder}"
-        f" AND external_id IN ({', '.join([placeholder] * ids)})"
+        f"SELECT external_id, brand FROM mention WHERE source = {_placeholders(paramstyle, 1)}"
+        f" AND external_id IN ({_placeholders(paramstyle, ids)})"
     )
+
+
+def _placeholders(paramstyle: str, count: int) -> str:
+    """``count`` of the driver's parameter placeholders, comma-separated."""
+    return ", ".join(["?" if paramstyle == "qmark" else "%s"] * count)
 
 
 _STAGE = "mention_stage"
