@@ -62,8 +62,9 @@ def replay(
     detector: Detector, storage: Storage, brand: str, start: datetime, end: datetime
 ) -> list[Step]:
     """Feed ``brand``'s stored buckets in [start, end) to ``detector``, oldest first, as the
-    daemon judges them; return each bucket's step.  The daemon's resume, the report and
-    ``brandmon backtest --from`` replay history this one way."""
+    daemon judges them; return each bucket's step (the daemon's resume).  The report and
+    ``brandmon backtest --from``, which also show the buckets, read them and feed each to
+    ``judge`` the same way."""
     buckets = storage.activity(brand, start, end, detector.settings.bucket)
     return [judge(detector, bucket) for bucket in buckets]
 
