@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.scoring.complaints import ComplaintAwareScorer
-from monitor.scoring.features import grams
+from monitor.scoring.features import Grams, grams
 from monitor.scoring.model import (
     MANIFEST,
     ModelError,
@@ -87,6 +87,8 @@ def test_a_batch_scores_as_each_text_alone(model: SentimentModel) -> None:
     assert np.allclose(together, alone)
     assert np.allclose(together.sum(axis=1), 1.0)
     assert model.probabilities([]).shape == (0, 2)
+    # some texts of a batch hashed once (as the language model and a sentiment model share them)
+    assert np.allclose(model.probabilities(Grams.of(texts).select([3, 0])), alone[[3, 0]])
 
 
 def test_a_shifted_model_reads_texts_as_more_negative(model: SentimentModel) -> None:
@@ -124,6 +126,11 @@ def test_a_bias_is_moved_only_for_a_clear_gain() -> None:
 def test_grams_read_case_digits_and_repeats_alike() -> None:
     assert np.array_equal(grams(["Sooooo SLOW 123"])[0], grams(["soo slow 000"])[0])
     assert not np.array_equal(grams(["slow"])[0], grams(["slew"])[0])
+    # runs are cut in each text, never across two: a batch has the grams of each text alone
+    texts = ["heyyy", "yyy!!!", "!!", "\0\0\0 zzz", ""]
+    alone = np.concatenate([grams([text])[0] for text in texts])
+    assert np.array_equal(grams(texts)[0], alone)
+    assert np.array_equal(grams(["yyy!!!"])[0], grams(["yy!!"])[0])
 
 
 def test_a_saved_model_loads_back_with_its_description(

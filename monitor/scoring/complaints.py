@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.scoring.features import Grams
 from monitor.scoring.language import detect_languages, english_words
 from monitor.scoring.lexicon import (
     KEYWORD_WEIGHTS,
@@ -120,7 +121,8 @@ class ComplaintAwareScorer:
         texts = [head(post.text, SCORED_CHARS) for post in posts]
         masked = [self._masker.mask(text) for text in texts]
         hints = [post.language for post in posts]
-        found = detect_languages(texts, hints, self._models, masked=masked)
+        hashed = Grams.of(masked)  # the language model and the sentiment models read them
+        found = detect_languages(texts, hints, self._models, masked=masked, grams=hashed)
         readings = [self._read(*read) for read in zip(texts, masked, found, posts, strict=True)]
         by_language: dict[str, list[int]] = {}
         for i, reading in enumerate(readings):
@@ -130,7 +132,7 @@ class ComplaintAwareScorer:
             model = self._models.get(language)
             if model is None:
                 continue
-            odds = model.probabilities([readings[i].masked for i in indices])
+            odds = model.probabilities(hashed.select(indices))
             for i, row in zip(indices, odds.tolist(), strict=True):
                 readings[i].probabilities = dict(zip(model.classes, row, strict=True))
         return [

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +29,6 @@ FEATURES_VERSION = 3
 """Changed whenever the features change, so a model trained on other features is refused."""
 
 _DIGIT = re.compile(r"\d")
-_REPEAT = re.compile(r"(.)\1{2,}")
 _PAD = "\0" * (LONGEST - 1)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _STEP = np.uint64(0x100000001B3)
@@ -37,9 +37,10 @@ _SALT = [np.uint64(n * 0x51ED2701) for n in range(1, LONGEST + 1)]
 
 
 def normalise(text: str) -> str:
-    """The form of ``text`` that grams are taken from."""
-    text = _DIGIT.sub("0", text.casefold())
-    return " ".join(_REPEAT.sub(r"\1\1", text).split())
+    """The form of ``text`` that grams are taken from, but for its runs of a character (cut
+    to two in ``grams``, over a whole batch at once: a regular expression with a
+    back-reference cost more than the rest of the normalising)."""
+    return " ".join(_DIGIT.sub("0", text.casefold()).split())
 
 
 def grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +51,22 @@ def grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter((len(form) for form in forms), dtype=np.int64, count=len(forms))
     # each form is followed by LONGEST - 1 NULs, so no gram reaches into the next text
     joined = _PAD.join(forms) + _PAD + _PAD
-    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    starts = len(points) - (LONGEST - 1)
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     spans = lengths + (LONGEST - 1)
+    # a character that repeats the two before it goes: runs are cut to two ("sooo" → "soo"),
+    # but for the padding
+    repeats = np.zeros(len(points), dtype=bool)
+    repeats[2:] = (points[2:] == points[1:-1]) & (points[1:-1] == points[:-2])
+    ends = np.cumsum(spans)  # each form's padding ends there, the last one's before two pads
+    repeats[spans.sum() :] = False
+    for n in range(1, LONGEST):
+        repeats[ends - n] = False
+    if repeats.any():
+        lengths -= np.add.reduceat(repeats[: spans.sum()], ends - spans)
+        spans = lengths + (LONGEST - 1)
+        points = points[~repeats]
+    points = points.astype(np.uint64)
+    starts = len(points) - (LONGEST - 1)
     owners = np.repeat(np.arange(len(forms)), spans)
     offset = np.arange(starts) - np.repeat(np.cumsum(spans) - spans, spans)
     inside = offset < np.repeat(lengths, spans)
@@ -62,3 +76,30 @@ def grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         rolling = rolling * _STEP + points[n : n + starts]
         hashed[:, n] = ((rolling + _SALT[n]) * _MIX) >> _SHIFT
     return hashed[inside].ravel().astype(np.intp), np.repeat(owners[inside], LONGEST)
+
+
+@dataclass(frozen=True, slots=True)
+class Grams:
+    """The grams of a batch of texts, hashed once for every model that reads some of them (the
+    language model and a sentiment model read the same masked texts)."""
+
+    buckets: np.ndarray
+    """The bucket of every gram, text after text."""
+    counts: np.ndarray
+    """How many grams each text has."""
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> Grams:
+        buckets, owners = grams(texts)
+        return cls(buckets, np.bincount(owners, minlength=len(texts)))
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def select(self, indices: Sequence[int]) -> Grams:
+        """The grams of the texts at ``indices``, in that order."""
+        counts = self.counts[indices]
+        ends = np.cumsum(counts)
+        starts = np.cumsum(self.counts) - self.counts
+        moves = np.repeat(starts[indices] - (ends - counts), counts)
+        return Grams(self.buckets[np.arange(ends[-1] if len(ends) else 0) + moves], counts)

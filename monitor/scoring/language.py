@@ -21,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
+from monitor.scoring.features import Grams
 from monitor.scoring.lexicon import language_votes, normalise, tag_words, trie_pattern
 from monitor.scoring.limits import SCORED_CHARS, head, short_runs
 from monitor.scoring.masking import Masker
 from monitor.scoring.model import ModelShelf, SentimentModel, enough_words
 
 if TYPE_CHECKING:
+    import numpy as np
     from lingua import LanguageDetector
 
 SHIPPED = ("en", "zh", "pl", "sr", "he", "ms", "es", "de", "fr", "it", "pt", "ar", "hi")
@@ -313,6 +315,7 @@ def detect_languages(
     hints: Sequence[str | None] | None = None,
     models: ModelShelf | None = None,
     masked: Sequence[str] | None = None,
+    grams: Grams | None = None,
 ) -> list[str | None]:
     """The language of each text, None for one that has no letters.
 
@@ -321,7 +324,8 @@ def detect_languages(
     and none of another language in plain-ASCII text; the language-identification model of
     ``models`` (by default the shipped one), for all the rest at once, where it is sure; the
     common words and letters of one language; lingua.  The model reads ``masked`` (the texts
-    as the scorer masks them, see ``monitor.scoring.masking``) when given, else masks them.
+    as the scorer masks them, see ``monitor.scoring.masking``) when given, else masks them;
+    ``grams`` are those of ``masked``, when they are hashed already.
     """
     found: list[str | None] = []
     undecided: list[int] = []
@@ -341,7 +345,11 @@ def detect_languages(
             masker = plain_masker()
             read = {i: masker.mask(head(texts[i], SCORED_CHARS)) for i in undecided}
         indices = [i for i in undecided if enough_words(read[i])]
-        leaning = _identify(model, texts, read, indices, found)
+        if indices:
+            odds = model.probabilities(
+                grams.select(indices) if grams is not None else [read[i] for i in indices]
+            )
+            leaning = _identify(model, odds, texts, indices, found)
     for i in undecided:
         if found[i] is None:
             found[i] = _voted(texts[i]) or _lingua(texts[i], leaning.get(i))
@@ -350,17 +358,14 @@ def detect_languages(
 
 def _identify(
     model: SentimentModel,
+    odds: np.ndarray,
     texts: Sequence[str],
-    masked: Mapping[int, str] | Sequence[str],
     indices: Sequence[int],
     found: list[str | None],
 ) -> dict[int, str]:
-    """Set ``found[i]`` for each of ``indices`` the language model is sure of; the language
-    it leans to for each of the others."""
+    """Set ``found[i]`` for each of ``indices`` the language model is sure of, by its ``odds``
+    of each language for each; the language it leans to for each of the others."""
     leaning: dict[int, str] = {}
-    if not indices:
-        return leaning
-    odds = model.probabilities([masked[i] for i in indices])
     if "en" in model.classes:
         odds[:, model.classes.index("en")] *= ENGLISH_ODDS
     odds /= odds.sum(axis=1, keepdims=True)

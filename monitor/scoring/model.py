@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.scoring.features import BUCKETS, FEATURES_VERSION, grams
+from monitor.scoring.features import BUCKETS, FEATURES_VERSION, Grams
 
 log = logging.getLogger(__name__)
 
@@ -123,24 +123,27 @@ class SentimentModel:
     def classes(self) -> tuple[str, ...]:
         return self.info.classes
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """``(len(texts), len(classes))``: the probability of each class for each text.
+    def probabilities(self, texts: Sequence[str] | Grams) -> np.ndarray:
+        """``(len(texts), len(classes))``: the probability of each class for each text (given
+        as its grams when another model hashed them already).
 
         A gram counts once per occurrence, and a text's grams are weighed by one over the square
         root of how many it has, as in training (``monitor.training``)."""
-        if not texts:
+        if not len(texts):
             return np.empty((0, len(self.classes)))
-        buckets, owners = grams(texts)
-        counts = np.bincount(owners, minlength=len(texts))
-        starts = np.cumsum(counts) - counts
+        hashed = texts if isinstance(texts, Grams) else Grams.of(texts)
+        starts = np.cumsum(hashed.counts) - hashed.counts
         # one class at a time: a gather and a sum over a contiguous row are several times
         # faster than over the rows of a (grams, classes) block
         summed = np.stack(
-            [np.add.reduceat(row[buckets], starts, dtype=np.int32) for row in self._by_class],
+            [
+                np.add.reduceat(row[hashed.buckets], starts, dtype=np.int32)
+                for row in self._by_class
+            ],
             axis=1,
         )
         logits = summed * self._scale
-        logits /= np.sqrt(np.maximum(counts, 1))[:, None]
+        logits /= np.sqrt(np.maximum(hashed.counts, 1))[:, None]
         logits += self._bias
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
