@@ -177,21 +177,23 @@ class KeywordList:
 
     @cached_property
     def _pattern(self) -> re.Pattern[str] | None:
-        """Compiled when first scanned with: most processes read only some of the languages."""
-        return _alternation(
-            {
-                kind: [re.escape(normalise(w)) if self._substring else _phrase(w) for w in words]
-                for kind, words in self._lists.items()
-                if words
-            }
+        """One pattern with a named group per kind, each a trie of the kind's words (see
+        ``trie_pattern``): the engine follows one path per character instead of trying every
+        word at every word start.  Compiled when first scanned with: most processes read only
+        some of the languages."""
+        kinds = "|".join(
+            f"(?P<{kind}>{_keywords(words)})" for kind, words in self._lists.items() if words
         )
+        if not kinds:
+            return None
+        return re.compile(kinds if self._substring else rf"(?<!\w)(?:{kinds})(?!\w)")
 
     def scan(self, text: str) -> dict[str, int]:
         """How many keywords of each kind (negative, complaint, crisis, positive) occur."""
         counts: dict[str, int] = {}
         if self._pattern is not None:
             for found in self._pattern.finditer(text):
-                kind = _group(found)
+                kind = found.lastgroup or ""
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
@@ -217,11 +219,9 @@ def trie_pattern(words: Iterable[str]) -> str:
     return walk(trie)
 
 
-def _phrase(words: str) -> str:
-    """A literal phrase as a whole-word pattern (Unicode letters count as word characters)."""
-    phrase = normalise(words)
-    start = r"\b" if re.match(r"\w", phrase) else r"(?<!\w)"
-    return start + re.escape(phrase).replace(r"\ ", r"\s+") + r"(?!\w)"
+def _keywords(words: Iterable[str]) -> str:
+    """A trie of ``words`` normalised, in which a space matches any run of white space."""
+    return trie_pattern(normalise(word) for word in words).replace(r"\ ", r"\s+")
 
 
 def _rule_phrase(words: str) -> str:
@@ -229,31 +229,6 @@ def _rule_phrase(words: str) -> str:
     characters, as in Python."""
     body = r"\s+".join(re.escape(word) for word in normalise(words).split())
     return rf"(?:^|[^\pL\pN_]){body}(?:[^\pL\pN_]|$)"
-
-
-def _alternation(groups: Mapping[str, Iterable[str]]) -> re.Pattern[str] | None:
-    """One pattern with a named group per key: a single scan tells which groups matched.
-
-    Patterns that start at a word boundary share one ``\\b`` in front of the alternation, so
-    at the many positions inside words the engine fails after one test instead of trying every
-    alternative; the few others follow in groups named ``<key>__``.
-    """
-    bounded: list[str] = []
-    free: list[str] = []
-    for name, patterns in groups.items():
-        at_word = [p.removeprefix(r"\b") for p in patterns if p.startswith(r"\b")]
-        anywhere = [p for p in patterns if not p.startswith(r"\b")]
-        if at_word:
-            bounded.append(f"(?P<{name}>{'|'.join(f'(?:{p})' for p in at_word)})")
-        if anywhere:
-            free.append(f"(?P<{name}__>{'|'.join(f'(?:{p})' for p in anywhere)})")
-    parts = ([rf"\b(?:{'|'.join(bounded)})"] if bounded else []) + free
-    return re.compile("|".join(parts)) if parts else None
-
-
-def _group(match: re.Match[str]) -> str:
-    """The key of the group that matched (see ``_alternation``)."""
-    return (match.lastgroup or "").removesuffix("__")
 
 
 def _read(name: str) -> dict[str, Any]:
