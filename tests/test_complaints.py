@@ -218,6 +218,11 @@ def test_every_category_is_reachable() -> None:
     assert reached == set(CATEGORIES)
 
 
+def test_an_empty_batch_scores_to_nothing(scorer: ComplaintAwareScorer) -> None:
+    # a poll or an ingest batch whose posts are all stored already sends none
+    assert scorer.score_many([]) == []
+
+
 def test_the_labelled_set_is_scored_far_better_than_bare_vader(
     scorer: ComplaintAwareScorer,
 ) -> None:

@@ -47,6 +47,8 @@ def grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(buckets, owners)``: the bucket of every gram of every text, repeats included, and the
     index in ``texts`` of the text each gram comes from, in the order of ``texts`` (every text
     has grams: its padding)."""
+    if not texts:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
     forms = [f" {normalise(text)} " for text in texts]
     lengths = np.fromiter((len(form) for form in forms), dtype=np.int64, count=len(forms))
     # each form is followed by LONGEST - 1 NULs, so no gram reaches into the next text
