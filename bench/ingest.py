@@ -1,6 +1,6 @@
 """End-to-end ingest throughput against bare VADER.
 
-    .venv/bin/python bench/ingest.py [--mentions 20000] [--workers 2] [--profile] [--repeat 5]
+    .venv/bin/python bench/ingest.py [--mentions 20000] [--workers 1] [--profile] [--repeat 5]
                                      [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
 Generates mentions from hand-written ones (mixed sources and so lengths, languages, brands,
@@ -9,8 +9,11 @@ into SQLite, then aggregate per brand), and times bare VADER over the same texts
 mentions/s for both and the ratio, for the whole mix and for its short posts alone (X, Bluesky,
 Mastodon: the per-mention costs weigh most there); the target is the pipeline at >= 50 % of
 bare VADER's throughput on one core.  Then the same for the whole process as a user runs it:
-``brandmon ingest --jsonl`` against a Python process that reads the same JSON lines and runs
-VADER over each text (start-up and JSON parsing count on both sides).
+``brandmon ingest --jsonl`` (which scores in ``[service] workers`` processes while it stores:
+one on a machine of two cores) and ``brandmon ingest --workers 0`` (all in one process) against
+a Python process that reads the same JSON lines and runs VADER over each text (start-up and
+JSON parsing count on all sides).  ``--workers N`` adds the in-process pipeline with N worker
+processes.
 """
 
 from __future__ import annotations
@@ -140,9 +143,8 @@ def run_pipeline(
         pipeline = Pipeline(config, storage, workers=workers)
         pipeline.process(mentions[:50])  # start the workers and load the language models
         started = time.perf_counter()
-        stored = 0
-        for i in range(50, len(mentions), 1000):
-            stored += pipeline.process(mentions[i : i + 1000])[0].stored
+        batches = (mentions[i : i + 1000] for i in range(50, len(mentions), 1000))
+        stored = sum(report.stored for report, _ in pipeline.process_all(batches))
         end = mentions[-1].published_at + timedelta(minutes=5)  # type: ignore[operator]
         for brand in config.brands:
             storage.activity(brand.name, mentions[0].published_at, end, timedelta(minutes=5))  # type: ignore[arg-type]
@@ -161,19 +163,21 @@ def vader_rate(texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def process_rates(config_text: str, mentions: list[RawMention]) -> tuple[float, float]:
-    """Mentions per second of a bare-VADER process and of the whole ``brandmon ingest`` process
-    (into a fresh SQLite file) over ``mentions`` written as JSON lines."""
+def process_rates(config_text: str, mentions: list[RawMention]) -> tuple[float, float, float]:
+    """Mentions per second of a bare-VADER process, of the whole ``brandmon ingest`` process
+    (into a fresh SQLite file) over ``mentions`` written as JSON lines, and of the same with
+    ``--workers 0`` (scoring in the process that stores)."""
     with tempfile.TemporaryDirectory() as tmp:
         lines, config = Path(tmp) / "mentions.jsonl", Path(tmp) / "brandmon.toml"
         lines.write_text("".join(json.dumps(_line(m)) + "\n" for m in mentions), "utf-8")
         config.write_text(config_text.format(db=f"sqlite:///{Path(tmp) / 'bench.db'}"), "utf-8")
         brandmon = str(Path(sys.executable).with_name("brandmon"))
         vader = _process_rate([sys.executable, "-c", _BARE_VADER, str(lines)], len(mentions))
-        ours = _process_rate(
-            [brandmon, "ingest", "--jsonl", str(lines), "--config", str(config)], len(mentions)
-        )
-    return vader, ours
+        command = [brandmon, "ingest", "--jsonl", str(lines), "--config", str(config)]
+        ours = _process_rate(command, len(mentions))
+        Path(tmp, "bench.db").unlink()
+        alone = _process_rate([*command, "--workers", "0"], len(mentions))
+    return vader, ours, alone
 
 
 def _line(mention: RawMention) -> dict[str, object]:
@@ -222,7 +226,7 @@ def main(n: int, workers: int, profile: bool, repeat: int, postgres: str | None)
     config_text = CONFIG.replace("{brands}", section)
     if profile:  # where the time goes, by the functions' own time
         profiler = cProfile.Profile()
-        profiler.runcall(run_pipeline, config_text, mentions, 1)
+        profiler.runcall(run_pipeline, config_text, mentions, 0)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
     mean = sum(len(m.text) for m in mentions) / n
@@ -231,7 +235,7 @@ def main(n: int, workers: int, profile: bool, repeat: int, postgres: str | None)
         # VADER and the pipeline in turns, the ratio of each pair: a slow spell of a shared
         # machine then slows both sides of a ratio, and the median ignores the odd one out.
         runs = [
-            (vader_rate([m.text for m in subset]), run_pipeline(config_text, subset, 1))
+            (vader_rate([m.text for m in subset]), run_pipeline(config_text, subset, 0))
             for _ in range(repeat)
         ]
         vader, (full, stored) = max(runs, key=lambda run: run[1][0])
@@ -241,18 +245,22 @@ def main(n: int, workers: int, profile: bool, repeat: int, postgres: str | None)
         ratios = [full / vader for vader, (full, _) in runs]
         print(f"  ratio:           {_median(ratios, 'target >= 0.50; ')}")
         processes = [process_rates(config_text, subset) for _ in range(repeat)]
-        vader, ours = max(processes, key=lambda run: run[1])
-        print(f"  whole process:   `brandmon ingest` {ours:,.0f}/s, VADER process {vader:,.0f}/s")
-        print(f"  ratio:           {_median([ours / vader for vader, ours in processes])}")
-        if workers > 1:
+        vader, ours, alone = max(processes, key=lambda run: run[1])
+        print(
+            f"  whole process:   `brandmon ingest` {ours:,.0f}/s, `--workers 0` {alone:,.0f}/s,"
+            f" VADER process {vader:,.0f}/s"
+        )
+        print(f"  ratio:           {_median([ours / vader for vader, ours, _ in processes])}")
+        print(f"  --workers 0:     {_median([alone / vader for vader, _, alone in processes])}")
+        if workers:
             parallel, _ = max(run_pipeline(config_text, subset, workers) for _ in range(repeat))
             print(f"  with {workers} workers: {parallel:8,.0f} mentions/s", end="")
             print(f"  (speed-up {parallel / full:.2f}x)")
         if postgres:
             on_pg = [
                 (
-                    run_pipeline(config_text, subset, 1)[0],
-                    run_pipeline(config_text, subset, 1, postgres)[0],
+                    run_pipeline(config_text, subset, 0)[0],
+                    run_pipeline(config_text, subset, 0, postgres)[0],
                 )
                 for _ in range(repeat)
             ]
@@ -265,7 +273,9 @@ def main(n: int, workers: int, profile: bool, repeat: int, postgres: str | None)
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mentions", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=1, help="also time scoring in N processes")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="also time scoring in N worker processes"
+    )
     parser.add_argument("--profile", action="store_true", help="first print a profile of one run")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each, in turns")
     parser.add_argument(

@@ -306,13 +306,25 @@ def _print_report(report: PipelineReport, skipped: int, invalid_utf8: int) -> No
         out.print(f"{invalid_utf8} with invalid UTF-8 (read as U+FFFD)", markup=False)
 
 
+WORKERS_FROM = 10_000
+"""Lines from which ``ingest`` scores in worker processes unless told: a worker takes a
+fraction of a second to start, which the overlap of scoring and storing earns back only over
+thousands of posts."""
+
+
 @app.command()
 def ingest(
     jsonl: Annotated[Path, typer.Option("--jsonl", help="File with one JSON mention per line.")],
     config: ConfigOption = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Score in this many processes (for large backfills).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Score in this many processes beside this one, which stores what they scored "
+            f"(default, from {WORKERS_FROM:,} lines: [service] workers, one per spare core; "
+            "0: score here).",
+        ),
+    ] = None,
 ) -> None:
     """Store mentions from a JSON-lines file.
 
@@ -324,6 +336,8 @@ def ingest(
     storage = _storage(loaded)
     from monitor.pipeline import Pipeline
 
+    if workers is None:
+        workers = loaded.service.worker_count if total >= WORKERS_FROM else 0
     pipeline = Pipeline(loaded, storage, workers=workers)
     try:
         from monitor.jsonl import read_jsonl

@@ -321,8 +321,8 @@ class ServiceConfig(Section):
     """``host:port`` for ``/healthz`` and ``/metrics``; off when unset."""
     log_format: Literal["auto", "json", "text"] = "auto"
     workers: int | None = Field(default=None, ge=0, le=64)
-    """Processes that parse feeds beside the daemon's own (default: one per spare core, at
-    most ``MAX_WORKERS``; 0: parse in the daemon's process)."""
+    """Processes that parse feeds beside the daemon's own, and that ``ingest`` of a large file
+    scores in (default: one per spare core, at most ``MAX_WORKERS``; 0: all in one process)."""
 
     @property
     def worker_count(self) -> int:

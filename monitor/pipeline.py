@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -170,9 +170,8 @@ def reach_of(raw: RawMention) -> float:
 
 
 class Pipeline:
-    """Match, score, triage and store.  With ``workers`` > 1, scoring and triage run in that
-    many processes while this one matches, stores and sends them more; call ``close`` when
-    done."""
+    """Match, score, triage and store.  With ``workers``, scoring and triage run in that many
+    processes while this one matches, stores and sends them more; call ``close`` when done."""
 
     def __init__(
         self,
@@ -180,17 +179,17 @@ class Pipeline:
         storage: Storage,
         scorer: SentimentScorer | None = None,
         *,
-        workers: int = 1,
+        workers: int = 0,
     ) -> None:
         self.storage = storage
         self.matcher = BrandMatcher(config.brands)
         self.brands = [brand.name for brand in config.brands]
-        if workers > 1 and scorer is not None:
+        if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
         self.scorer = scorer or scorer_for(config)
         self._pool = (
             ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(config,))
-            if workers > 1
+            if workers
             else None
         )
 
@@ -208,15 +207,53 @@ class Pipeline:
         refuses is skipped and counted in ``failed``, unless ``atomic``: then the mentions are
         stored in one transaction, all or none, and the error is raised.
         """
+        return self._store(self._send(raws), atomic=atomic)
+
+    def process_all(
+        self, batches: Iterable[list[RawMention]]
+    ) -> Iterator[tuple[PipelineReport, list[MentionRow]]]:
+        """``process`` each of ``batches`` in turn.  With workers, a batch is matched and sent
+        to be scored before the one before it is stored: the workers score while this process
+        stores, instead of each waiting for the other."""
+        ahead: _Sent | None = None
+        for raws in batches:
+            sent = self._send(raws)
+            if ahead is not None:
+                yield self._store(ahead)
+            if self._pool is None:
+                yield self._store(sent)
+            else:
+                ahead = sent
+        if ahead is not None:
+            yield self._store(ahead)
+
+    def _send(self, raws: Iterable[RawMention]) -> _Sent:
+        """Match ``raws``, leave out those stored already, and send the rest to be scored.
+
+        A post that an earlier batch still being stored holds too is scored again, and then
+        counted as a duplicate when storage finds it there."""
         raws = list(raws)
         report = PipelineReport(received=len(raws))
         usable = [raw for raw in map(_storable, raws) if self._identified(raw, report)]
-        failed: list[MentionRow] = []
+        known = self._known(usable)
+        todo: list[tuple[RawMention, list[str]]] = []
+        for raw in usable:
+            brands = self.matcher.match(raw.text)
+            if not brands:
+                report.unmatched += 1
+            elif (raw.source, _bounded_id(raw.external_id)) in known:
+                report.duplicates += len(brands)
+            else:
+                todo.append((raw, brands))
+        return _Sent(report, todo, self._assess(todo))
+
+    def _store(
+        self, sent: _Sent, *, atomic: bool = False
+    ) -> tuple[PipelineReport, list[MentionRow]]:
+        report, failed = sent.report, []
         # Rows are stored batch by batch as they are scored; each counts as a duplicate until
         # storage says it is new (or could not be stored).
-        new = self.storage.add_mentions(
-            self._mentions(usable, self._known(usable), report), atomic=atomic, failed=failed
-        )
+        new = self.storage.add_mentions(self._rows(sent), atomic=atomic, failed=failed)
         report.stored = len(new)
         report.failed += len(failed)
         report.duplicates -= len(new) + len(failed)
@@ -243,20 +280,11 @@ class Pipeline:
             for external_id in self.storage.known_ids(self.brands, source, ids)
         }
 
-    def _mentions(
-        self, raws: list[RawMention], known: set[tuple[str, str]], report: PipelineReport
-    ) -> Iterator[MentionRow]:
+    @staticmethod
+    def _rows(sent: _Sent) -> Iterator[MentionRow]:
         fetched_at = utcnow()
-        todo: list[tuple[RawMention, list[str]]] = []
-        for raw in raws:
-            brands = self.matcher.match(raw.text)
-            if not brands:
-                report.unmatched += 1
-            elif (raw.source, _bounded_id(raw.external_id)) in known:
-                report.duplicates += len(brands)
-            else:
-                todo.append((raw, brands))
-        for (raw, brands), found in zip(todo, self._assess(todo), strict=True):
+        report = sent.report
+        for (raw, brands), found in zip(sent.todo, sent.assessed, strict=True):
             url = web_url(raw.url)
             row: MentionRow = {
                 "source": raw.source,
@@ -287,21 +315,36 @@ class Pipeline:
             yield from others
 
     def _assess(self, todo: list[tuple[RawMention, list[str]]]) -> Iterator[Assessment]:
-        """Assessments of ``todo`` in order; with workers, all are sent at once and come back
-        chunk by chunk, so the first rows are stored while later ones are being scored."""
+        """Assessments of ``todo`` in order.  Without workers they are made here and now, as
+        one batch (the models read it at once); with workers, all are sent at once and come
+        back chunk by chunk, so the first rows are stored while later ones are being scored."""
         jobs = [
             (Post(raw.text, raw.language, brands, raw.rating), reach_of(raw))
             for raw, brands in todo
         ]
         if self._pool is None:
-            yield from assess(self.scorer, jobs)  # one batch: the models read it at once
-            return
+            return iter(assess(self.scorer, jobs))
         # Only what scoring needs crosses to the workers, and plain tuples come back.
         chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
-        for future in [self._pool.submit(_assess_chunk, chunk) for chunk in chunks]:
-            for (compound, label, confidence, language, rules), reach, verdict in future.result():
-                sentiment = Sentiment(compound, label, confidence, language, rules)
-                yield Assessment(sentiment, reach, Triage(*verdict))
+        return _received([self._pool.submit(_assess_chunk, chunk) for chunk in chunks])
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A batch matched and sent to be scored, waiting to be stored."""
+
+    report: PipelineReport
+    todo: list[tuple[RawMention, list[str]]]
+    """The posts to store, with the brands each mentions."""
+    assessed: Iterator[Assessment]
+    """Their assessments, in the same order, as they come."""
+
+
+def _received(futures: list[Future[list[_Scored]]]) -> Iterator[Assessment]:
+    for future in futures:
+        for (compound, label, confidence, language, rules), reach, verdict in future.result():
+            sentiment = Sentiment(compound, label, confidence, language, rules)
+            yield Assessment(sentiment, reach, Triage(*verdict))
 
 
 def ingest_lines(
@@ -315,24 +358,28 @@ def ingest_lines(
     of the storage's batch size; return the counts and how many lines were skipped.  Each
     unreadable line is passed to ``skipped``; ``done`` is told how many lines each step dealt
     with (for a progress bar)."""
-    report = PipelineReport()
     errors = 0
-    batch: list[RawMention] = []
-    size = pipeline.storage.batch_size
-    for item in items:
-        if isinstance(item, LineError):
-            skipped(item)
-            errors += 1
-            done(1)
-            continue
-        batch.append(item)
-        if len(batch) >= size:
-            report.add(pipeline.process(batch)[0])
-            done(len(batch))
-            batch = []
-    if batch:
-        report.add(pipeline.process(batch)[0])
-        done(len(batch))
+
+    def batches() -> Iterator[list[RawMention]]:
+        nonlocal errors
+        batch: list[RawMention] = []
+        for item in items:
+            if isinstance(item, LineError):
+                skipped(item)
+                errors += 1
+                done(1)
+                continue
+            batch.append(item)
+            if len(batch) >= pipeline.storage.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    report = PipelineReport()
+    for stored, _ in pipeline.process_all(batches()):
+        report.add(stored)
+        done(stored.received)
     return report, errors
 
 

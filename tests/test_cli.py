@@ -334,7 +334,7 @@ def test_ingest_in_worker_processes_stores_the_same(tmp_path: Path, monkeypatch)
     monkeypatch.delenv("BRANDMON_CONFIG", raising=False)
     sample = Path(__file__).resolve().parent.parent / "monitor" / "data" / "sample_mentions.jsonl"
     listed = []
-    for workers in ("1", "2"):
+    for workers in ("0", "2"):
         (tmp_path / workers).mkdir()
         monkeypatch.chdir(tmp_path / workers)
         result = invoke("ingest", "--jsonl", str(sample), "--workers", workers)
@@ -344,6 +344,36 @@ def test_ingest_in_worker_processes_stores_the_same(tmp_path: Path, monkeypatch)
             sorted((r["text"], r["sentiment_label"], r["priority"]) for r in map(json.loads, rows))
         )
     assert len(listed[0]) == 19 and listed[0] == listed[1]
+
+
+def test_ingest_in_workers_stores_batch_after_batch_as_in_one_process(tmp_path: Path) -> None:
+    """With workers, a batch is scored while the one before it is stored: a post repeated in
+    the next batch (or the same one) is still stored once, and the counts add up the same."""
+    posts = [
+        {"id": str(i), "source": "x", "text": f"Acme order {i} never arrived, no refund"}
+        for i in range(11)
+    ]
+    repeated = [*posts[:6], posts[3], *posts[6:], posts[5], posts[10]]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in repeated), encoding="utf-8")
+    results = []
+    for workers in ("0", "2"):
+        config = tmp_path / f"{workers}.toml"
+        db = tmp_path / f"{workers}.db"
+        config.write_text(
+            CONFIG.format(db=db).replace("[storage]\n", "[storage]\nbatch_size = 4\n"),
+            encoding="utf-8",
+        )
+        ingested = invoke(
+            "ingest", "--jsonl", str(path), "--config", str(config), "--workers", workers
+        )
+        listed = invoke("mentions", "--config", str(config), "--format", "json", "--limit", "50")
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        results.append((ingested.stdout.splitlines()[0], sorted(r["text"] for r in rows)))
+    assert results[0] == results[1]
+    summary, texts = results[0]
+    assert summary.startswith("14 read: 11 stored, 3 already known"), summary
+    assert texts == sorted(p["text"] for p in posts)
 
 
 def test_very_long_ids_and_urls_are_stored_and_still_deduplicated(

@@ -258,7 +258,7 @@ def test_scoring_in_worker_processes_stores_the_same_results(tmp_path: Path) -> 
         for i, r in enumerate(rows)
     ]
     stored = []
-    for workers in (1, 2):
+    for workers in (0, 2):
         db = f"sqlite:///{tmp_path / f'w{workers}.db'}"
         config = parse_config(
             f'[storage]\nurl = "{db}"\n[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml"
