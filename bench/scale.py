@@ -1,6 +1,7 @@
 """brandmon on a large database: does it stay fast at a million mentions?
 
     .venv/bin/python bench/scale.py [--large 1000000] [--small 10000] [--add 10000]
+                                    [--baseline SRC]
 
 Builds two SQLite databases of scored mentions spread over the last 30 days (20 brands, a
 third negative), one ``--small`` and one ``--large``, then measures on each, in one run:
@@ -12,12 +13,16 @@ third negative), one ``--small`` and one ``--large``, then measures on each, in 
   brand, 24 hours), ``brandmon report`` (one brand, 7 days) and ``brandmon backtest --from 30d``
   (one brand), each in seconds: the target is under 1 s at a million mentions.
 
-It prints SQLite's query plan of the queries behind them, so a missing index shows.
+It prints SQLite's query plan of the queries behind them, so a missing index shows.  With
+``--baseline SRC``, a copy of an earlier version's packages (``monitor/``, ``connectors/`` and
+``alerts/`` copied into SRC), each command also runs with SRC first on ``PYTHONPATH``,
+alternating with the checkout's run on the same databases, and the ratios are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -98,15 +103,19 @@ def adding(storage: Storage, count: int, add: int, now: datetime) -> float:
     return best
 
 
-def command(*args: str) -> float:
-    """Seconds one ``brandmon`` command takes, as a whole process (best of three)."""
+def command(*args: str, baseline: Path | None = None) -> tuple[float, float | None]:
+    """Seconds one ``brandmon`` command takes as a whole process (best of three), and with the
+    ``baseline`` packages imported instead (None without), the two runs alternating."""
     script = Path(sys.executable).parent / "brandmon"
-    best = float("inf")
+    trees = [None] if baseline is None else [None, baseline]
+    best: dict[Path | None, float] = {tree: float("inf") for tree in trees}
     for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([script, *args], check=True, capture_output=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+        for tree in trees:
+            env = None if tree is None else os.environ | {"PYTHONPATH": str(tree)}
+            started = time.perf_counter()
+            subprocess.run([script, *args], check=True, capture_output=True, env=env)
+            best[tree] = min(best[tree], time.perf_counter() - started)
+    return best[None], None if baseline is None else best[baseline]
 
 
 def plans(storage: Storage) -> None:
@@ -131,8 +140,9 @@ def plans(storage: Storage) -> None:
             print(f"  {name}: " + "; ".join(str(row[-1]) for row in plan))
 
 
-def main(small: int, large: int, add: int) -> None:
+def main(small: int, large: int, add: int, baseline: Path | None) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
+    commands = ("mentions cmd", "report", "backtest")
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for count in (small, large):
@@ -152,20 +162,34 @@ def main(small: int, large: int, add: int) -> None:
             c = ("--config", str(config))
             results[count] = (
                 per,
-                command("mentions", *c, "--brand", "Brand3", "--since", "24h"),
-                command("report", *c, "--brand", "Brand3", "--out", str(Path(tmp) / "r.html")),
-                command("backtest", *c, "--from", "30d", "--brand", "Brand3"),
+                command("mentions", *c, "--brand", "Brand3", "--since", "24h", baseline=baseline),
+                command(
+                    "report",
+                    *c,
+                    "--brand",
+                    "Brand3",
+                    "--out",
+                    str(Path(tmp) / "r.html"),
+                    baseline=baseline,
+                ),
+                command("backtest", *c, "--from", "30d", "--brand", "Brand3", baseline=baseline),
             )
-    print(
-        f"{'mentions':>12} {'add CPU-µs each':>17} {'mentions cmd':>13} {'report':>8} "
-        f"{'backtest':>9}"
-    )
-    for count, (per, listed, reported, backtested) in results.items():
-        print(f"{count:>12,} {per:>17.1f} {listed:>12.2f}s {reported:>7.2f}s {backtested:>8.2f}s")
+    print(f"{'mentions':>12} {'add CPU-µs each':>17} " + " ".join(f"{c:>13}" for c in commands))
+    for count, (per, *timed) in results.items():
+        print(
+            f"{count:>12,} {per:>17.1f} " + " ".join(f"{seconds:>12.2f}s" for seconds, _ in timed)
+        )
     print(
         f"adding at {large:,} costs {results[large][0] / results[small][0]:.2f}× "
         f"what it costs at {small:,} (target ≤ 1.20)"
     )
+    if baseline is not None:
+        print(f"the same commands with {baseline} (before) and the ratio now/before:")
+        for count, (_, *timed) in results.items():
+            print(
+                f"{count:>12,} {'':>17} "
+                + " ".join(f"{was:>5.2f}s {seconds / was:>5.2f}×" for seconds, was in timed if was)
+            )
 
 
 if __name__ == "__main__":
@@ -173,5 +197,6 @@ if __name__ == "__main__":
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--add", type=int, default=10_000)
+    parser.add_argument("--baseline", type=Path, help="an earlier version's packages, to compare")
     arguments = parser.parse_args()
-    main(arguments.small, arguments.large, arguments.add)
+    main(arguments.small, arguments.large, arguments.add, arguments.baseline)

@@ -4,25 +4,22 @@ Charts of volume, negative volume and negative reach against the brand's baselin
 score against the level thresholds, the incidents marked, the most influential negative mentions
 and the triage breakdown.  The baseline and scores come from replaying the stored history through
 the same ``Detector`` the daemon runs (as ``brandmon backtest --from`` does), so the picture shows
-what the daemon saw.  Charts are drawn by matplotlib into inline PNGs: the file opens anywhere,
-offline, and can be mailed as it is.
+what the daemon saw.  Charts are inlined as SVG: the file opens anywhere, offline, and can be
+mailed as it is; a PNG of the same chart goes to Slack and the console (``chart_png``).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 from sqlalchemy import func, select
 
 from monitor.alert import display_zone, plain_time
+from monitor.charts import layout
+from monitor.charts.svg import to_svg
 from monitor.config import Config
 from monitor.detection import Detector, DetectorSettings, Level, Step
 from monitor.model import Incident, Mention, to_utc, utcnow
@@ -122,90 +119,74 @@ def day_chart(config: Config, storage: Storage, brand: str) -> bytes:
     return chart_png(build_report(config, storage, brand, now - timedelta(hours=24), now))
 
 
-def chart_png(report: Report, *, triage: bool = False) -> bytes:
-    """The report's time charts (or its triage breakdown) as a PNG."""
-    figure = _triage_figure(report) if triage else _time_figure(report)
-    out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=100)
-    return out.getvalue()
+def chart_png(report: Report) -> bytes:
+    """The report's time charts as a PNG."""
+    from monitor.charts.png import to_png  # Pillow: only Slack and the console want a PNG
+
+    return to_png(time_chart(report))
 
 
-def _time_figure(report: Report) -> Figure:
-    times = [a.start for a in report.activity]
-    figure = Figure(figsize=(11, 8.5))
-    # Fixed margins, the legends' room on the right: a layout engine measures every label
-    # and draws the chart twice (half the chart's time).
-    figure.subplots_adjust(left=0.08, right=0.79, top=0.95, bottom=0.06, hspace=0.15)
-    volume, reach, score = figure.subplots(3, 1, sharex=True)
-    volume.fill_between(
-        times,
-        [a.volume for a in report.activity],
-        step="post",
-        color="#c9d3e0",
-        label="all mentions",
+def time_chart(report: Report) -> layout.Drawing:
+    """Mentions and negative mentions against the baseline, negative reach, and the
+    detector's score against the level thresholds, on one time axis, incidents shaded."""
+    per = f"{_minutes(report.bucket)} min"
+    panels = [
+        layout.Panel(
+            f"mentions per {per}",
+            [
+                layout.Series(
+                    [a.volume for a in report.activity], "#c9d3e0", "area", "all mentions"
+                ),
+                layout.Series([a.negative for a in report.activity], "#d7263d", "step", "negative"),
+                layout.Series(report.expected, "#333333", "dashed", "expected negative (baseline)"),
+            ],
+            height=250,
+        ),
+        layout.Panel(
+            f"negative reach per {per} (the sum of the negative mentions' 0-100 reach scores)",
+            [
+                layout.Series(
+                    [a.negative_reach for a in report.activity], "#7b2d26", "area", opacity=0.8
+                )
+            ],
+            height=140,
+        ),
+        layout.Panel(
+            "detector score (rarity) against the level thresholds",
+            [layout.Series(report.scores, "#1b4965", "line", "detector score")],
+            [
+                layout.Level(threshold, LEVEL_COLOURS[name], name)
+                for name, threshold in zip(
+                    ("watch", "warning", "crisis"), report.thresholds, strict=True
+                )
+            ],
+            height=200,
+        ),
+    ]
+    spans = [
+        layout.Span(
+            max(to_utc(incident.started_at) or report.start, report.start),
+            to_utc(incident.resolved_at) or report.end,
+            LEVEL_COLOURS.get(incident.peak_level, "#999999"),
+        )
+        for incident in report.incidents
+    ]
+    return layout.time_chart(
+        f"{report.brand}: mentions, {plain_time(report.start)} to {plain_time(report.end)}",
+        [a.start for a in report.activity],
+        report.bucket,
+        (report.start, report.end),
+        panels,
+        spans,
+        display_zone(),  # the time axis reads in the zone every page shows times in
+        plain_time(report.end).rsplit(" ", 1)[1],  # and names it as they do: "CET"
     )
-    volume.step(
-        times,
-        [a.negative for a in report.activity],
-        where="post",
-        color="#d7263d",
-        label="negative",
-    )
-    volume.plot(
-        times,
-        report.expected,
-        color="#333333",
-        linestyle="--",
-        linewidth=1,
-        label="expected negative (baseline)",
-    )
-    volume.set_ylabel(f"mentions per {_minutes(report.bucket)} min")
-    _legend_beside(volume)
-    volume.set_title(
-        f"{report.brand}: mentions, {plain_time(report.start)} to {plain_time(report.end)}"
-    )
-    reach.fill_between(
-        times, [a.negative_reach for a in report.activity], step="post", color="#7b2d26", alpha=0.8
-    )
-    reach.set_ylabel("negative reach\n(sum of 0-100\nreach scores)")
-    score.plot(times, report.scores, color="#1b4965", linewidth=1, label="detector score")
-    for name, threshold in zip(("watch", "warning", "crisis"), report.thresholds, strict=True):
-        score.axhline(threshold, color=LEVEL_COLOURS[name], linestyle=":", label=name)
-    score.set_ylabel("score (rarity)")
-    _legend_beside(score)
-    for incident in report.incidents:
-        begin = max(to_utc(incident.started_at), report.start)  # type: ignore[type-var]
-        finish = to_utc(incident.resolved_at) or report.end
-        for axes in (volume, reach, score):
-            axes.axvspan(
-                begin,
-                finish,
-                color=LEVEL_COLOURS.get(incident.peak_level, "#999999"),
-                alpha=0.15,
-                linewidth=0,
-            )
-    zone = display_zone()  # the time axis reads in the zone every page shows times in
-    locator = AutoDateLocator(tz=zone)
-    score.xaxis.set_major_locator(locator)
-    score.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone))
-    return figure
 
 
-def _legend_beside(axes: Axes) -> None:
-    """The legend right of the chart, where it hides no data."""
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, fontsize="small")
-
-
-def _triage_figure(report: Report) -> Figure:
-    counts = _by_category(report)
-    figure = Figure(figsize=(7, 0.5 + 0.4 * max(1, len(counts))), layout="constrained")
-    axes = figure.subplots()
-    names = list(counts)
-    axes.barh(names, [counts[n] for n in names], color="#1b4965")
-    axes.invert_yaxis()
-    axes.set_xlabel("mentions")
-    axes.set_title("triage categories")
-    return figure
+def triage_chart(report: Report) -> layout.Drawing:
+    return layout.bar_chart(
+        "triage categories", list(_by_category(report).items()), "#1b4965", "mentions"
+    )
 
 
 def _by_category(report: Report) -> Counter[str]:
@@ -222,8 +203,15 @@ def _minutes(bucket: timedelta) -> int:
 def render_html(report: Report) -> str:
     """The whole report as one HTML document with the charts inlined."""
     e = html.escape
-    charts = base64.b64encode(chart_png(report)).decode()
-    triage_chart = base64.b64encode(chart_png(report, triage=True)).decode()
+    activity_chart = to_svg(
+        time_chart(report),
+        element_id="chart-activity",
+        label="mentions, negative mentions against the baseline, negative reach and the "
+        "detector score against the level thresholds, with incidents shaded",
+    )
+    triage_svg = to_svg(
+        triage_chart(report), element_id="chart-triage", label="mentions per triage category"
+    )
     share = report.negative / report.volume if report.volume else 0.0
     peak = max((Level[i.peak_level] for i in report.incidents), default=Level.none)
     summary = [
@@ -277,7 +265,7 @@ body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72r
 table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left;
   vertical-align: top; }}
-img {{ max-width: 100%; }}
+svg {{ max-width: 100%; height: auto; }}
 .watch {{ background: #fdf1d3; }} .warning {{ background: #fce0c4; }}
 .crisis {{ background: #f6c9cf; }}
 </style></head><body>
@@ -287,9 +275,7 @@ img {{ max-width: 100%; }}
 <table class="summary">{rows}</table>
 <p id="about-reach">{_REACH_EXPLAINED}</p>
 <h2>Volume, negative reach and the detector</h2>
-<img id="chart-activity" alt="mentions, negative mentions against the baseline, negative reach
-and the detector score against the level thresholds, with incidents shaded"
- src="data:image/png;base64,{charts}">
+{activity_chart}
 <h2>Incidents</h2>
 <table><tr><th>incident</th><th>started</th><th>resolved</th><th>peak level</th>
 <th>peak at</th><th>peak score</th></tr>{incidents}</table>
@@ -297,8 +283,7 @@ and the detector score against the level thresholds, with incidents shaded"
 <table><tr><th>reach</th><th>author</th><th>source</th><th>category</th><th>priority</th>
 <th>published</th><th>text</th></tr>{top}</table>
 <h2>Triage</h2>
-<img id="chart-triage" alt="mentions per triage category"
- src="data:image/png;base64,{triage_chart}">
+{triage_svg}
 <table><tr><th>category</th><th>priority</th><th>mentions</th></tr>{triage}</table>
 </body></html>
 """

@@ -129,7 +129,7 @@ class PollTally:
 
 
 def _day_chart(config: Config, storage: Storage, brand: str) -> bytes:
-    """``monitor.report.day_chart``, imported (with matplotlib) when a first chart is drawn."""
+    """``monitor.report.day_chart``, imported (with Pillow) when a first chart is drawn."""
     from monitor.report import day_chart
 
     return day_chart(config, storage, brand)
@@ -509,7 +509,7 @@ class Daemon:
         console = self.config.console
         if console is None:
             return
-        # imported only when configured: its pages load jinja2, matplotlib and the scorer
+        # imported only when configured: its pages load jinja2, Pillow and the scorer
         from monitor.console import ConsoleServer, Pages
 
         try:

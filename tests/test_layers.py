@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "monitor.serving": CORE,
     "monitor.workers": CORE,  # CPU-bound work in worker processes (feeds parsed)
     "monitor.synthetic": CORE,
+    "monitor.charts": CORE,  # charts laid out once, drawn as SVG or PNG
     "monitor.matching": MENTIONS,
     "monitor.scoring": MENTIONS,
     "monitor.triage": MENTIONS,

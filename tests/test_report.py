@@ -3,24 +3,25 @@ the database's."""
 
 from __future__ import annotations
 
-import base64
+import io
 import random
 import re
 import shutil
 import subprocess
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import numpy
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 from sqlmodel import select
 
+from monitor.charts.layout import Polyline, Text, text_width, time_ticks
 from monitor.config import parse_config
 from monitor.model import Incident, Mention, MentionRow, utcnow
-from monitor.report import _time_figure, build_report, render_html
+from monitor.report import build_report, chart_png, render_html, time_chart
 from monitor.storage import Storage
 
 CONFIG = """
@@ -140,12 +141,98 @@ def test_the_report_is_one_self_contained_file(stored: tuple[Path, Storage]) -> 
     config = parse_config(config_path.read_text(), str(config_path))
     now = utcnow()
     page = render_html(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
-    assert "<script" not in page and "<link" not in page
-    sources = re.findall(r'src="([^"]+)"', page)
-    assert len(sources) == 2
-    for source in sources:
-        assert source.startswith("data:image/png;base64,")
-        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<script" not in page and "<link" not in page and "src=" not in page
+    charts = re.findall(r"<svg .*?</svg>", page, re.S)
+    assert len(charts) == 2
+    activity, triage = (ElementTree.fromstring(chart) for chart in charts)  # well-formed
+    assert [activity.get("id"), triage.get("id")] == ["chart-activity", "chart-triage"]
+    # the charts' words are text a reader can select and search, not pixels
+    words = {t.text for t in activity.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"negative", "expected negative (baseline)", "crisis", "times in UTC"} <= words
+    bars = {t.text for t in triage.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"crisis_risk", "other", "100"} <= bars  # a bar's category and its count
+
+
+def _plot_boxes(shapes: list[object]) -> list[tuple[float, float, float, float]]:
+    """The panels' frames: the closed rectangles drawn around each plot."""
+    return [
+        (s.points[0][0], s.points[0][1], s.points[2][0], s.points[2][1])
+        for s in shapes
+        if isinstance(s, Polyline) and len(s.points) == 5 and s.points[0] == s.points[-1]
+    ]
+
+
+def test_the_chart_legends_hide_no_data(stored: tuple[Path, Storage]) -> None:
+    config_path, storage = stored
+    config = parse_config(config_path.read_text(), str(config_path))
+    now = utcnow()
+    drawing = time_chart(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
+    boxes = _plot_boxes(drawing.shapes)
+    assert len(boxes) == 3  # mentions, negative reach, the detector's score
+    named = {"all mentions", "negative", "expected negative (baseline)", "detector score"}
+    legends = [s for s in drawing.shapes if isinstance(s, Text) and s.text in named | {"crisis"}]
+    assert len(legends) == 5
+    for text in legends:
+        assert all(text.x > right for _, _, right, _ in boxes), text
+        assert text.x + text_width(text.text) <= drawing.width, text  # and not cut off either
+
+
+def test_the_slack_chart_is_a_png_that_shows_the_burst(stored: tuple[Path, Storage]) -> None:
+    config_path, storage = stored
+    config = parse_config(config_path.read_text(), str(config_path))
+    now = utcnow()
+    png = chart_png(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size[0] >= 1000
+    pixels = numpy.asarray(image.convert("RGB"), dtype=int)
+
+    def columns_like(colour: tuple[int, int, int]) -> set[int]:
+        return set(numpy.nonzero((abs(pixels - numpy.array(colour)) <= 12).all(axis=2))[1])
+
+    # the negative line runs across the day, the score line shows, and the crisis is shaded
+    negative, score = columns_like((0xD7, 0x26, 0x3D)), columns_like((0x1B, 0x49, 0x65))
+    assert max(negative) - min(negative) > 700 and len(score) > 100
+    assert columns_like((0xF7, 0xDE, 0xE2))  # the crisis colour at 15 % on white
+
+
+@pytest.mark.parametrize(
+    ("days", "every"), [(1, timedelta(hours=3)), (7, timedelta(days=1)), (30, timedelta(days=3))]
+)
+def test_time_ticks_are_round_local_times_that_leave_room_for_their_labels(
+    days: int, every: timedelta
+) -> None:
+    warsaw = ZoneInfo("Europe/Warsaw")
+    end = datetime(2026, 11, 30, 12, 7, tzinfo=UTC)
+    ticks = time_ticks(end - timedelta(days=days), end, warsaw, max_count=11)
+    assert 4 <= len(ticks) <= 11
+    assert all(b - a == every for (a, _, _), (b, _, _) in zip(ticks, ticks[1:], strict=False))
+    local = [moment.astimezone(warsaw) for moment, _, _ in ticks]
+    assert all(t.minute == 0 and t.hour % 3 == 0 for t in local)
+    if every >= timedelta(days=1):
+        assert all(t.hour == 0 for t in local)  # local midnights
+        assert ticks[0][1] == f"{local[0].day} {local[0]:%b}" and ticks[0][2] == "2026"
+    else:
+        assert [label for _, label, _ in ticks][:2] == ["15:00", "18:00"]  # 12:07 UTC is 13:07
+        # the date is said under the first tick and under the first tick of a new day
+        assert [day for _, _, day in ticks if day] == ["Sun 29 Nov", "Mon 30 Nov"]
+
+
+@pytest.mark.parametrize(
+    ("start", "hours", "expected"),
+    [
+        # summer time ends at 01:00 UTC on 25 October: 02:00 to 03:00 comes twice
+        (datetime(2026, 10, 24, 22, tzinfo=UTC), 24, ["00:00", "03:00", "06:00", "09:00"]),
+        # and starts at 01:00 UTC on 29 March: 02:00 to 03:00 never comes
+        (datetime(2026, 3, 29, 0, tzinfo=UTC), 6, ["01:00", "03:00", "04:00", "05:00"]),
+    ],
+)
+def test_time_ticks_stay_on_round_hours_across_a_clock_change(
+    start: datetime, hours: int, expected: list[str]
+) -> None:
+    ticks = time_ticks(start, start + timedelta(hours=hours), ZoneInfo("Europe/Warsaw"), 11)
+    labels = [label for _, label, _ in ticks]
+    assert labels[:4] == expected and len(set(labels)) == len(labels)
+    assert len({moment for moment, _, _ in ticks}) == len(ticks)  # one tick a moment
 
 
 def test_an_unknown_brand_is_a_clear_error(stored: tuple[Path, Storage]) -> None:
@@ -212,22 +299,6 @@ def test_negative_reach_is_explained_in_words(stored: tuple[Path, Storage]) -> N
     words = explained.group(1)
     assert "adds up the reach scores of the negative mentions" in words
     assert "0 to 100" in words and "not a count of people" in words
-
-
-def test_the_chart_legends_hide_no_data(stored: tuple[Path, Storage]) -> None:
-    config_path, storage = stored
-    config = parse_config(config_path.read_text(), str(config_path))
-    now = utcnow()
-    figure = _time_figure(build_report(config, storage, "Acme", now - timedelta(hours=24), now))
-    renderer = FigureCanvasAgg(figure).get_renderer()
-    figure.draw(renderer)
-    legends = [(axes, axes.get_legend()) for axes in figure.axes if axes.get_legend()]
-    assert len(legends) == 2  # mentions, and the detector's score against the thresholds
-    for axes, legend in legends:
-        plot = axes.get_window_extent(renderer)
-        box = legend.get_window_extent(renderer)
-        assert not plot.overlaps(box), (plot, box)
-        assert box.x1 <= figure.bbox.x1  # and it is not cut off either
 
 
 def _old_data(tmp_path: Path, days: int) -> tuple[Path, Storage]:
