@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts.outbox import OutboxSender
+from monitor.alert import plain_time
 from monitor.config import Config
 from monitor.model import RawMention, utcnow
 from monitor.pipeline import Pipeline
@@ -149,4 +150,4 @@ def run_demo(
         sender.deliver_due()
         if at.minute == 0 and at.hour % 6 == 0:
             levels = ", ".join(f"{b}: {level.said}" for b, level in watcher.levels().items())
-            progress(f"{at:%Y-%m-%d %H:%M} UTC  {levels}")
+            progress(f"{plain_time(at)}  {levels}")
