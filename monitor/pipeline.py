@@ -214,16 +214,22 @@ class Pipeline:
     ) -> Iterator[tuple[PipelineReport, list[MentionRow]]]:
         """``process`` each of ``batches`` in turn.  With workers, a batch is matched and sent
         to be scored before the one before it is stored: the workers score while this process
-        stores, instead of each waiting for the other."""
+        stores, instead of each waiting for the other.  A batch sent is stored even when the
+        next one cannot be read or sent, or the caller stops early."""
+        if self._pool is None:
+            for raws in batches:
+                yield self.process(raws)
+            return
         ahead: _Sent | None = None
-        for raws in batches:
-            sent = self._send(raws)
+        try:
+            for raws in batches:
+                done, ahead = ahead, self._send(raws)
+                if done is not None:
+                    yield self._store(done)
+        except (Exception, GeneratorExit):
             if ahead is not None:
-                yield self._store(ahead)
-            if self._pool is None:
-                yield self._store(sent)
-            else:
-                ahead = sent
+                self._store(ahead)
+            raise
         if ahead is not None:
             yield self._store(ahead)
 

@@ -335,6 +335,39 @@ RULE_CASES = {
 }
 
 
+def test_batches_sent_to_workers_are_stored_when_the_next_cannot_be_read(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+    from monitor.model import RawMention
+    from monitor.pipeline import Pipeline
+    from monitor.storage import Storage
+
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    config = parse_config(
+        f'[storage]\nurl = "{db}"\n[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml"
+    )
+    storage = Storage(db)
+    storage.create_schema()
+    pipeline = Pipeline(config, storage, workers=1)
+
+    def batches():  # type: ignore[no-untyped-def]
+        for first in (0, 5):
+            yield [
+                RawMention(source="t", external_id=str(i), text=f"Acme lost my order {i}")
+                for i in range(first, first + 5)
+            ]
+        raise OSError("the file went away")
+
+    stored = []
+    with pytest.raises(OSError):
+        for report, _ in pipeline.process_all(batches()):
+            stored.append(report.stored)
+    pipeline.close()
+    # the first batch was stored before the error; the second, sent to the worker, is too
+    assert stored == [5]
+    assert len(storage.mentions(brand="Acme", limit=100)) == 10
+    storage.close()
+
+
 @pytest.mark.parametrize(
     ("family", "text", "complaint"),
     [
