@@ -41,7 +41,9 @@ app = typer.Typer(
 
 class _Output:
     """Standard output or error as a rich ``Console``, made when first printed to: importing
-    rich is a tenth of what `--help` costs, and `score` writes its lines without it."""
+    rich is a tenth of what `--help` costs.  Plain lines (``markup=False``) are written as
+    they are, without rich: most commands print nothing else, and a mention's text is shown
+    as written (rich would turn a ``:fire:`` in it into an emoji)."""
 
     def __init__(self, *, stderr: bool = False) -> None:
         self._stderr = stderr
@@ -52,8 +54,12 @@ class _Output:
 
         return Console(stderr=self._stderr, highlight=False, soft_wrap=True)
 
-    def print(self, *objects: Any, **options: Any) -> None:
-        self.console.print(*objects, **options)
+    def print(self, *objects: Any, markup: bool = True, **options: Any) -> None:
+        if markup or options or not all(isinstance(o, str) for o in objects):
+            self.console.print(*objects, markup=markup, **options)
+            return
+        stream = sys.stderr if self._stderr else sys.stdout
+        stream.write(" ".join(objects) + "\n")
 
 
 out = _Output()
