@@ -39,6 +39,7 @@ from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
 from monitor.triage import Triage
 from monitor.urls import canonical_url
+from monitor.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +400,7 @@ _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tupl
 
 def _start_worker(config: Config) -> None:
     global _worker_scorer
+    exit_with_parent()
     _worker_scorer = scorer_for(config)
 
 

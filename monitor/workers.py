@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,7 +47,7 @@ def start(count: int) -> None:
 
 def _new_pool(count: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(count, mp_context=context, initializer=_ignore_signals)
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker)
 
 
 def stop() -> None:
@@ -55,11 +58,31 @@ def stop() -> None:
         _pool = None
 
 
-def _ignore_signals() -> None:
+def _start_worker() -> None:
     """Ctrl-C reaches the whole process group: the daemon, not its workers, decides when to stop
     (it lets the polls in flight finish, and they may be waiting for a worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    exit_with_parent()
+
+
+PARENT_CHECK = 1.0
+"""Seconds between a worker's checks that the process that started it is still there."""
+
+
+def exit_with_parent() -> None:
+    """End this worker process when the process that started it is gone (killed with
+    ``kill -9``, say): a pool's worker holds both ends of its task queue, so it would wait
+    for tasks forever, an orphan outside any service manager's reach."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 async def run(function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -110,3 +110,45 @@ def test_without_semaphores_the_work_stays_in_this_process(
     workers.start(1)
     assert worker_pid() == os.getpid()
     assert "no worker processes" in caplog.text
+
+
+ORPHANED = """
+import asyncio, os, sys, time
+from monitor import workers
+from monitor.pipeline import Pipeline
+from monitor.config import parse_config
+from monitor.storage import Storage
+
+workers.start(1)
+config = parse_config('[[brands]]\\nname = "Acme"\\nkeywords = ["acme"]\\n', "t.toml")
+pipeline = Pipeline(config, Storage("sqlite://"), workers=1)
+ingesting = pipeline._pool.submit(os.getpid).result()
+print(asyncio.run(workers.run(os.getpid)), ingesting, flush=True)
+time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # exited, waiting to be reaped by whichever process adopted it
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_workers_end_when_the_process_that_started_them_is_killed() -> None:
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANED], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pids = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(pids) == 2 and parent.pid not in pids and all(map(_running, pids))
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10 * workers.PARENT_CHECK + 10
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_running, pids))
