@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -188,6 +188,7 @@ class Pipeline:
         if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
         self.scorer = scorer or scorer_for(config)
+        self._workers = workers
         self._pool = (
             ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(config,))
             if workers
@@ -213,26 +214,26 @@ class Pipeline:
     def process_all(
         self, batches: Iterable[list[RawMention]]
     ) -> Iterator[tuple[PipelineReport, list[MentionRow]]]:
-        """``process`` each of ``batches`` in turn.  With workers, a batch is matched and sent
-        to be scored before the one before it is stored: the workers score while this process
-        stores, instead of each waiting for the other.  A batch sent is stored even when the
-        next one cannot be read or sent, or the caller stops early."""
+        """``process`` each of ``batches`` in turn.  With workers, batches are matched and sent
+        to be scored ``AHEAD`` per worker before the oldest is stored: the workers score while
+        this process stores, instead of each waiting for the other.  A batch sent is stored even
+        when the next one cannot be read or sent, or the caller stops early."""
         if self._pool is None:
             for raws in batches:
                 yield self.process(raws)
             return
-        ahead: _Sent | None = None
+        sent: deque[_Sent] = deque()
         try:
             for raws in batches:
-                done, ahead = ahead, self._send(raws)
-                if done is not None:
-                    yield self._store(done)
+                sent.append(self._send(raws))
+                if len(sent) > AHEAD * self._workers:
+                    yield self._store(sent.popleft())
         except (Exception, GeneratorExit):
-            if ahead is not None:
-                self._store(ahead)
+            while sent:
+                self._store(sent.popleft())
             raise
-        if ahead is not None:
-            yield self._store(ahead)
+        while sent:
+            yield self._store(sent.popleft())
 
     def _send(self, raws: Iterable[RawMention]) -> _Sent:
         """Match ``raws``, leave out those stored already, and send the rest to be scored.
@@ -390,6 +391,9 @@ def ingest_lines(
     return report, errors
 
 
+AHEAD = 2
+"""Batches per worker sent to be scored before the oldest is stored: one being scored, one
+waiting, so a worker never waits for this process to finish storing."""
 _CHUNK = 500
 """Posts per task sent to a worker: small enough to keep every worker busy, large enough that
 sending them costs little."""
