@@ -357,13 +357,11 @@ def test_batches_sent_to_workers_are_stored_when_the_next_cannot_be_read(tmp_pat
             ]
         raise OSError("the file went away")
 
-    stored = []
     with pytest.raises(OSError):
-        for report, _ in pipeline.process_all(batches()):
-            stored.append(report.stored)
+        for _ in pipeline.process_all(batches()):
+            pass
     pipeline.close()
-    # the first batch was stored before the error; the second, sent to the worker, is too
-    assert stored == [5]
+    # both batches were sent to the worker before the error: both are stored
     assert len(storage.mentions(brand="Acme", limit=100)) == 10
     storage.close()
 
