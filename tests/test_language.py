@@ -191,3 +191,11 @@ def test_lingua_slow_mode_runs_only_when_its_fast_mode_and_the_model_disagree(
     assert detection._lingua("zupa koro", "sr") == "sr"
     assert detection._lingua("zupa koro") == "sr"
     assert Slow.calls == 2
+
+
+@pytest.mark.parametrize(
+    "text", ["network problem hai kya", "sim block ho gaya", "recharge nahi hua"]
+)
+def test_a_hindi_word_in_latin_letters_and_no_other_languages_is_hindi(text: str) -> None:
+    # lingua, which would decide otherwise, knows no Hindi in Latin letters
+    assert detect_language(text) == "hi"

@@ -400,7 +400,8 @@ def _evidence(text: str, hint: str | None) -> str | None:
 
 def _voted(text: str) -> str | None:
     """The language the common words and letters of ``text`` vote for, if one wins clearly;
-    else English for plain-ASCII text with an English word and no other language's."""
+    else English for plain-ASCII text with an English word and no other language's, and Hindi
+    for text with a Hindi word and no other language's."""
     lower = head(text, SCORED_CHARS).lower()
     words = _NOISE.sub(" ", lower)
     if not _LETTER.search(words):  # nothing but links, handles and tags: read the tags
@@ -420,6 +421,8 @@ def _voted(text: str) -> str | None:
         decided = _decided(votes)
     if decided is None and lower.isascii() and votes.keys() == {"en"}:
         return "en"
+    if decided is None and votes.keys() == {"hi"}:
+        return "hi"  # lingua does not know Hindi in Latin letters: it could only be wrong
     return decided
 
 
