@@ -189,11 +189,14 @@ class Pipeline:
             raise ValueError("worker processes build their own scorer: pass no scorer")
         self.scorer = scorer or scorer_for(config)
         self._workers = workers
-        self._pool = (
-            ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(config,))
-            if workers
-            else None
-        )
+        self._pool: ProcessPoolExecutor | None = None
+        if workers:
+            try:
+                self._pool = ProcessPoolExecutor(
+                    workers, initializer=_start_worker, initargs=(config,)
+                )
+            except OSError as exc:  # no POSIX semaphores (a sandbox without /dev/shm)
+                log.warning("no worker processes (%s); scoring in this process", exc)
 
     def close(self) -> None:
         if self._pool is not None:

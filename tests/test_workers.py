@@ -152,3 +152,27 @@ def test_workers_end_when_the_process_that_started_them_is_killed() -> None:
     while any(map(_running, pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(_running, pids))
+
+
+def test_without_semaphores_ingest_scores_in_its_own_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.model import RawMention
+    from monitor.pipeline import Pipeline
+    from monitor.storage import Storage
+
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", no_semaphores)
+    config = parse_config('[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml")
+    storage = Storage("sqlite://")
+    storage.create_schema()
+    pipeline = Pipeline(config, storage, workers=2)
+    posts = [
+        RawMention(source="t", external_id=str(i), text=f"Acme lost order {i}") for i in range(3)
+    ]
+    reports = list(pipeline.process_all([posts]))
+    pipeline.close()
+    assert [report.stored for report, _ in reports] == [3]
+    assert "no worker processes" in caplog.text
