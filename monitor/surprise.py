@@ -37,7 +37,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections import deque
 from dataclasses import dataclass
 from statistics import median, quantiles
@@ -238,19 +238,28 @@ def _same_time(n: int, per_day: int, neighbours: int) -> tuple[int, ...]:
 def _robust_scale(ordered: list[float], floor: float) -> float:
     """1.4826 × the median absolute deviation from the median (the normal sigma), or ``floor``.
 
-    ``ordered`` are the values in ascending order.  The median deviation is found by bisection
-    over them (counting those within ``centre ± d`` with two binary searches) instead of sorting
-    the deviations: this runs for every window every hour over a week of buckets."""
+    ``ordered`` are the values in ascending order, so the deviations below and above the
+    centre are two ascending runs, and their median is found by a binary search over how many
+    come from each instead of sorting them: this runs for every window every hour over a week
+    of buckets."""
     if not ordered:
         return floor
-    centre = ordered[len(ordered) // 2]
-    wanted = len(ordered) // 2 + 1
-    low, high = 0.0, max(centre - ordered[0], ordered[-1] - centre)
-    for _ in range(40):
-        middle = (low + high) / 2
-        within = bisect_right(ordered, centre + middle) - bisect_left(ordered, centre - middle)
-        low, high = (low, middle) if within >= wanted else (middle, high)
-    return max(1.4826 * high, floor)
+    middle = len(ordered) // 2
+    centre = ordered[middle]
+    wanted = middle + 1  # the centre itself is the first deviation, 0
+    # below[i] = centre - ordered[middle - 1 - i], above[j] = ordered[middle + j] - centre
+    low, high = max(0, wanted - (len(ordered) - middle)), min(wanted, middle)
+    while low < high:  # how many of the ``wanted`` smallest deviations lie below the centre
+        below = (low + high) // 2
+        if centre - ordered[middle - 1 - below] < ordered[middle + wanted - below - 1] - centre:
+            low = below + 1
+        else:
+            high = below
+    deviation = max(
+        centre - ordered[middle - low] if low else -math.inf,
+        ordered[middle + wanted - low - 1] - centre if wanted > low else -math.inf,
+    )
+    return max(1.4826 * deviation, floor)
 
 
 def _gumbel_fit(maxima: deque[float]) -> tuple[float, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,3 +213,18 @@ def test_a_page_says_the_window_in_the_units_a_person_reads(seconds: int, said: 
 
 def test_levels_read_normal_watch_warning_crisis() -> None:
     assert [level.said for level in Level] == ["normal", "watch", "warning", "crisis"]
+
+
+def test_a_windows_scale_is_the_median_absolute_deviation_of_its_means() -> None:
+    from monitor.surprise import _robust_scale
+
+    rng = random.Random(5)
+    for size in [1, 2, 3, 10, 11, 200, 2016]:
+        values = sorted(
+            rng.choice([rng.gauss(0, 1), float(rng.randint(-3, 3))]) for _ in range(size)
+        )
+        centre = values[size // 2]
+        deviations = sorted(abs(v - centre) for v in values)
+        assert _robust_scale(values, 0.0) == 1.4826 * deviations[size // 2]
+    assert _robust_scale([], 0.3) == 0.3
+    assert _robust_scale([1.0, 1.0, 1.0], 0.3) == 0.3  # no spread: the floor
