@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
 from monitor.triage import Triage
 from monitor.urls import canonical_url
-from monitor.workers import exit_with_parent
+from monitor.workers import new_pool
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +189,11 @@ class Pipeline:
             raise ValueError("worker processes build their own scorer: pass no scorer")
         self.scorer = scorer or scorer_for(config)
         self._workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        if workers:
-            try:
-                self._pool = ProcessPoolExecutor(
-                    workers, initializer=_start_worker, initargs=(config,)
-                )
-            except OSError as exc:  # no POSIX semaphores (a sandbox without /dev/shm)
-                log.warning("no worker processes (%s); scoring in this process", exc)
+        self._pool = (
+            new_pool(workers, _start_worker, config, method=None, doing="posts are scored")
+            if workers
+            else None
+        )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -407,7 +404,6 @@ _Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tupl
 
 def _start_worker(config: Config) -> None:
     global _worker_scorer
-    exit_with_parent()
     _worker_scorer = scorer_for(config)
 
 

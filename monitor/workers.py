@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,15 +39,39 @@ def start(count: int) -> None:
     _size = count
     if count < 1:
         return
+    _pool = _new_pool(count)
+
+
+def _new_pool(count: int) -> ProcessPoolExecutor | None:
+    return new_pool(count, _ignore_signals, doing="feeds are parsed")
+
+
+def new_pool(
+    count: int,
+    initializer: Callable[..., None],
+    *initargs: Any,
+    method: str | None = "spawn",
+    doing: str,
+) -> ProcessPoolExecutor | None:
+    """``count`` worker processes, started by ``method`` (None: the platform's default), that
+    each run ``initializer(*initargs)`` first and end with the process that started them; or
+    None, with a warning that what they were for (``doing``) is done in this process, where
+    processes cannot be started (no POSIX semaphores: a sandbox without /dev/shm)."""
     try:
-        _pool = _new_pool(count)
-    except OSError as exc:  # no POSIX semaphores (a sandbox without /dev/shm): in threads
-        log.warning("no worker processes (%s); feeds are parsed in the daemon's process", exc)
+        return ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_started,
+            initargs=(initializer, *initargs),
+        )
+    except OSError as exc:
+        log.warning("no worker processes (%s); %s in this process", exc, doing)
+        return None
 
 
-def _new_pool(count: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker)
+def _started(initializer: Callable[..., None], *initargs: Any) -> None:
+    _exit_with_parent()
+    initializer(*initargs)
 
 
 def stop() -> None:
@@ -58,19 +82,18 @@ def stop() -> None:
         _pool = None
 
 
-def _start_worker() -> None:
+def _ignore_signals() -> None:
     """Ctrl-C reaches the whole process group: the daemon, not its workers, decides when to stop
     (it lets the polls in flight finish, and they may be waiting for a worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    exit_with_parent()
 
 
 PARENT_CHECK = 1.0
 """Seconds between a worker's checks that the process that started it is still there."""
 
 
-def exit_with_parent() -> None:
+def _exit_with_parent() -> None:
     """End this worker process when the process that started it is gone (killed with
     ``kill -9``, say): a pool's worker holds both ends of its task queue, so it would wait
     for tasks forever, an orphan outside any service manager's reach."""

@@ -100,13 +100,20 @@ def test_the_number_of_workers_is_checked_and_defaults_to_the_spare_cores() -> N
     assert parse_config(brand, "x.toml").service.worker_count == min(MAX_WORKERS, spare)
 
 
-def test_without_semaphores_the_work_stays_in_this_process(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def no_semaphores(*args: object, **kwargs: object) -> None:
+@pytest.fixture
+def no_semaphores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox without /dev/shm: POSIX semaphores, which a process pool needs, fail."""
+
+    def refused(*args: object, **kwargs: object) -> None:
         raise OSError(38, "Function not implemented")
 
-    monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", no_semaphores)
+    monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", refused)
+
+
+@pytest.mark.usefixtures("no_semaphores")
+def test_without_semaphores_the_work_stays_in_this_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     workers.start(1)
     assert worker_pid() == os.getpid()
     assert "no worker processes" in caplog.text
@@ -154,17 +161,14 @@ def test_workers_end_when_the_process_that_started_them_is_killed() -> None:
     assert not any(map(_running, pids))
 
 
+@pytest.mark.usefixtures("no_semaphores")
 def test_without_semaphores_ingest_scores_in_its_own_process(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from monitor.model import RawMention
     from monitor.pipeline import Pipeline
     from monitor.storage import Storage
 
-    def no_semaphores(*args: object, **kwargs: object) -> None:
-        raise OSError(38, "Function not implemented")
-
-    monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", no_semaphores)
     config = parse_config('[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml")
     storage = Storage("sqlite://")
     storage.create_schema()
