@@ -17,6 +17,7 @@ from array import array
 from collections import deque
 from dataclasses import fields, is_dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from monitor.detection import Detector, DetectorSettings, Escalation, Incident, Level
@@ -93,8 +94,11 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"tuple": [self(v) for v in value]}
         if isinstance(value, list):
-            if value and all(type(v) is float for v in value):  # most of it: packed, exact
+            kinds = set(map(type, value))
+            if kinds == {float}:  # most of it: packed, exact
                 return {"floats": base64.b64encode(array("d", value).tobytes()).decode()}
+            if kinds == {tuple} and set(map(type, chain.from_iterable(value))) <= {int, float}:
+                return {"tuples": list(map(list, value))}  # a week of (negative, total)
             return [self(v) for v in value]
         if isinstance(value, dict):
             return {"dict": [[self(k), self(v)] for k, v in value.items()]}
@@ -141,6 +145,8 @@ class _Decoder:
             return deque(self(value["deque"]), maxlen=value["maxlen"])
         if "tuple" in value:
             return tuple(self(v) for v in value["tuple"])
+        if "tuples" in value:
+            return [tuple(v) for v in value["tuples"]]
         if "dict" in value:
             return {self(k): self(v) for k, v in value["dict"]}
         if "ref" in value:

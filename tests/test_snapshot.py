@@ -56,6 +56,31 @@ def test_a_restored_detector_judges_on_exactly_as_the_one_saved() -> None:
     assert restored.last_incident is not None and restored.last_incident.resolved is not None
 
 
+def test_a_snapshot_saved_before_rows_of_numbers_were_packed_still_restores() -> None:
+    """Until 2026-11-30 each (negative, total) pair of a week of buckets was saved as its own
+    tuple: an upgrade takes the brand up from such a snapshot all the same."""
+    settings = DetectorSettings.default()
+    series = buckets(settings, 9)
+    cut = 8 * settings.buckets_per_day
+    kept = Detector(settings)
+    feed(kept, series[:cut])
+    state = json.loads(zlib.decompress(snapshot.save(kept)))
+
+    def unpacked(value: object) -> object:
+        if isinstance(value, dict):
+            if set(value) == {"tuples"}:
+                return [{"tuple": row} for row in value["tuples"]]
+            return {k: unpacked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [unpacked(v) for v in value]
+        return value
+
+    older = json.dumps(unpacked(state))
+    assert '"tuples"' in json.dumps(state) and '"tuples"' not in older
+    restored = snapshot.restore(zlib.compress(older.encode()), settings)
+    assert feed(restored, series[cut:]) == feed(kept, series[cut:])
+
+
 def test_a_snapshot_learnt_under_other_settings_or_unreadable_is_refused() -> None:
     settings = DetectorSettings.default()
     detector = Detector(settings)
