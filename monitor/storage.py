@@ -403,14 +403,17 @@ class Storage:
             return list(session.scalars(query))
 
     def top_negative(
-        self, brand: str, since: datetime, until: datetime, limit: int
+        self,
+        brand: str,
+        since: datetime,
+        until: datetime,
+        limit: int,
+        *,
+        least_reach: float | None = None,
     ) -> list[Mention]:
-        """The negative mentions of ``brand`` in [since, until) with the highest reach."""
-        return self._negative(brand, since, until, limit, col(Mention.reach_score).desc())
-
-    def _negative(
-        self, brand: str, since: datetime, until: datetime, limit: int, order: Any
-    ) -> list[Mention]:
+        """The negative mentions of ``brand`` in [since, until) with the highest reach; with
+        ``least_reach``, only those that reach as far (the index tells them without the rows:
+        during an incident each bucket is searched for loud mentions, and most have none)."""
         query = (
             select(Mention)
             .where(
@@ -419,9 +422,11 @@ class Storage:
                 Mention.published_at >= since,
                 Mention.published_at < until,
             )
-            .order_by(order, col(Mention.id))
+            .order_by(col(Mention.reach_score).desc(), col(Mention.id))
             .limit(limit)
         )
+        if least_reach is not None:
+            query = query.where(col(Mention.reach_score) >= least_reach)
         with self.session() as session:
             return list(session.scalars(query))
 

@@ -171,7 +171,13 @@ class BrandWatcher:
                     step = judge(self.detector, closed)
                     if step.event:
                         pages += self._record(session, step)
-                    elif self.detector.incident is not None and self.incident_id is not None:
+                    elif (
+                        self.detector.incident is not None
+                        and self.incident_id is not None
+                        # a loud mention alone reaches as far as the bucket's negative ones
+                        # together at most: most buckets need no search
+                        and closed.negative_reach >= LOUD_REACH
+                    ):
                         self._announce_loud(session, step)
                 self.judged_until = due
                 changes += 1
@@ -248,13 +254,13 @@ class BrandWatcher:
     def _announce_loud(self, session: Session, step: Step) -> None:
         """During an incident, a new negative mention with a very large reach (a news site, a
         million-follower account) goes to the incident's thread even when the level holds."""
-        loud = [
-            m
-            for m in self.storage.top_negative(
-                self.brand, step.at, step.at + self.settings.bucket, TOP_MENTIONS
-            )
-            if (m.reach_score or 0.0) >= LOUD_REACH
-        ]
+        loud = self.storage.top_negative(
+            self.brand,
+            step.at,
+            step.at + self.settings.bucket,
+            TOP_MENTIONS,
+            least_reach=LOUD_REACH,
+        )
         for mention in loud:
             payload = MentionPayload(
                 brand=self.brand,
