@@ -490,21 +490,25 @@ class Storage:
             return [LabelledText(*row) for row in session.execute(query)]
 
     def prune(self, before: datetime, *, batch: int = 1000) -> int:
-        """Delete mentions published before ``before``, and their labels, ``batch`` rows per
-        transaction so writers (polls) are never held up for long; return how many mentions
-        were deleted."""
+        """Delete mentions published before ``before``, but those the team labelled (what
+        ``brandmon train`` learns from, gathered over months), ``batch`` rows per transaction
+        so writers (polls) are never held up for long; return how many were deleted."""
         deleted = 0
+        labelled = select(MentionLabel.mention_id)
         while True:
             with self.session() as session:
                 oldest = list(
                     session.scalars(
-                        select(Mention.id).where(Mention.published_at < before).limit(batch)
+                        select(Mention.id)
+                        .where(Mention.published_at < before, col(Mention.id).not_in(labelled))
+                        .limit(batch)
                     )
                 )
-                # SQLite does not enforce foreign keys: a label left behind would label
+                # SQLite does not enforce foreign keys: a state left behind would be that of
                 # whichever mention is given its id next.
-                for table in (MentionLabel, MentionState):
-                    session.execute(delete(table).where(col(table.mention_id).in_(oldest)))
+                session.execute(
+                    delete(MentionState).where(col(MentionState.mention_id).in_(oldest))
+                )
                 result = session.execute(delete(Mention).where(col(Mention.id).in_(oldest)))
                 session.commit()
             deleted += result.rowcount

@@ -144,21 +144,23 @@ def test_an_unknown_id_fails_with_1_and_an_unknown_label_or_category_with_2(
     assert labels(db_url) == []
 
 
-def test_labels_go_with_their_mentions_when_these_are_pruned(storage: Storage) -> None:
-    storage.add_mentions([mention(str(i), minutes=i) for i in range(3)])
-    old, kept, newest = sorted(m.id for m in storage.mentions() if m.id is not None)
-    for mention_id in (old, kept):
-        storage.label_mention(mention_id, "neutral", "other", by="U0MIA")
+def test_labelled_mentions_outlive_retention(storage: Storage) -> None:
+    """The team's labels, gathered over months, are what ``train`` learns from: pruning old
+    mentions keeps those labelled, with their labels."""
+    storage.add_mentions([mention(str(i), minutes=i) for i in range(4)])
+    oldest, labelled, old, newest = sorted(m.id for m in storage.mentions() if m.id is not None)
+    storage.label_mention(labelled, "negative", "complaint", by="U0MIA")
+    storage.label_mention(newest, "neutral", "other", by="U0MIA")
     with pytest.raises(UnknownMention, match="no stored mention has id 0$"):
         storage.label_mention(0, "neutral")
 
-    assert storage.prune(T0 + timedelta(minutes=1)) == 1
+    assert storage.prune(T0 + timedelta(minutes=3), batch=1) == 2
+    assert sorted(m.id for m in storage.mentions() if m.id is not None) == [labelled, newest]
     assert [(t.mention_id, t.text, t.category) for t in storage.labelled_mentions()] == [
-        (kept, "acme post 1", "other")
+        (labelled, "acme post 1", "complaint"),
+        (newest, "acme post 3", "other"),
     ]
-    with storage.session() as session:  # no label is left to attach to a reused id
-        assert [row.mention_id for row in session.scalars(select(MentionLabel))] == [kept]
-    assert newest > kept
+    assert oldest < labelled < old
 
 
 # -- from Slack -------------------------------------------------------------------------------
