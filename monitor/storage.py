@@ -504,12 +504,16 @@ class Storage:
                         .limit(batch)
                     )
                 )
-                # SQLite does not enforce foreign keys: a state left behind would be that of
-                # whichever mention is given its id next.
+                # Whether they are labelled is asked again as they are deleted: one may have been
+                # labelled since.  SQLite does not enforce foreign keys: a state left behind
+                # would be that of whichever mention is given its id next.
+                state, mention = col(MentionState.mention_id), col(Mention.id)
                 session.execute(
-                    delete(MentionState).where(col(MentionState.mention_id).in_(oldest))
+                    delete(MentionState).where(state.in_(oldest), state.not_in(labelled))
                 )
-                result = session.execute(delete(Mention).where(col(Mention.id).in_(oldest)))
+                result = session.execute(
+                    delete(Mention).where(mention.in_(oldest), mention.not_in(labelled))
+                )
                 session.commit()
             deleted += result.rowcount
             if result.rowcount < batch:
