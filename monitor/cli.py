@@ -42,12 +42,22 @@ app = typer.Typer(
 
 
 def main() -> None:
-    """The ``brandmon`` command: ``app``, whose process ends without Python's last garbage
-    collections.  They would walk every object left (modules, models, lexicons) only to free
-    memory the process gives back as it ends: a tenth of what ``brandmon score`` takes.  What
-    must be written or closed is, before that, by the commands themselves."""
+    """The ``brandmon`` command: ``app``, with Python's cyclic garbage collector set for it.
+
+    brandmon makes many objects that live as long as the process (modules, models, lexicons,
+    a month of buckets) and few reference cycles; each collection walks the objects made since
+    the last, and each full one all of them.  So it collects after ``GC_EVERY`` new objects
+    instead of 700 (`backtest` at a million mentions: 1.05 -> 1.0 s; `report` 0.77 -> 0.71 s),
+    and not at all as the process ends, when the collections would walk everything only to
+    free memory the process gives back (a tenth of what `brandmon score` takes).  What must be
+    written or closed is, before that, by the commands themselves."""
+    gc.set_threshold(GC_EVERY, 10, 10)
     atexit.register(gc.freeze)
     app()
+
+
+GC_EVERY = 10_000
+"""New objects between two of the garbage collector's youngest collections (Python's: 700)."""
 
 
 class _Output:
