@@ -47,7 +47,7 @@ def main() -> None:
     brandmon makes many objects that live as long as the process (modules, models, lexicons,
     a month of buckets) and few reference cycles; each collection walks the objects made since
     the last, and each full one all of them.  So it collects after ``GC_EVERY`` new objects
-    instead of 700 (`backtest` at a million mentions: 1.05 -> 1.0 s; `report` 0.77 -> 0.71 s),
+    instead of 700 (`backtest` at a million mentions: 0.99 -> 0.93 s; `report` 0.80 -> 0.73 s),
     and not at all as the process ends, when the collections would walk everything only to
     free memory the process gives back (a tenth of what `brandmon score` takes).  What must be
     written or closed is, before that, by the commands themselves."""
