@@ -46,14 +46,14 @@ ENGLISH_SURE = 0.5
 slow mode costs about a millisecond a post, and on such posts agreed with the model when it did
 (brand tweets: 99.2 % English either way)."""
 LINGUA_SURE = 0.9
-SLOW_CANDIDATES = 4
-"""The languages lingua's fast mode found likeliest that its slow mode chooses among (with
-the one the model leant to).  On the held-out rows of the shared sets, choosing among all of
-them got 0-3 texts of each language more right, and loaded every language's models."""
 """Lingua's fast mode's confidence (0-1) from which its answer stands; below it, its slow mode
 decides, unless the fast mode names the language the model leant to (two readings that agree:
 on the held-out rows of the shared sets that skips a third of the slow mode's runs, about a
 millisecond each, and gets no language fewer right)."""
+SLOW_CANDIDATES = 4
+"""The languages lingua's fast mode found likeliest that its slow mode chooses among (with
+the one the model leant to).  On the held-out rows of the shared sets, choosing among all of
+them got 0-3 texts of each language more right, and loaded every language's models."""
 _LINGUA = {
     "ENGLISH": "en",
     "MALAY": "ms",
