@@ -414,19 +414,20 @@ class Storage:
         """The negative mentions of ``brand`` in [since, until) with the highest reach; with
         ``least_reach``, only those that reach as far (the index tells them without the rows:
         during an incident each bucket is searched for loud mentions, and most have none)."""
+        wanted = [
+            Mention.brand == brand,
+            Mention.sentiment_label == "negative",
+            Mention.published_at >= since,
+            Mention.published_at < until,
+        ]
+        if least_reach is not None:
+            wanted.append(col(Mention.reach_score) >= least_reach)
         query = (
             select(Mention)
-            .where(
-                Mention.brand == brand,
-                Mention.sentiment_label == "negative",
-                Mention.published_at >= since,
-                Mention.published_at < until,
-            )
+            .where(*wanted)
             .order_by(col(Mention.reach_score).desc(), col(Mention.id))
             .limit(limit)
         )
-        if least_reach is not None:
-            query = query.where(col(Mention.reach_score) >= least_reach)
         with self.session() as session:
             return list(session.scalars(query))
 
