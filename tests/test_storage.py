@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, UniqueConstraint, create_engine, inspect, text
+from sqlalchemy import MetaData, UniqueConstraint, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from monitor.model import Cursor, Mention, MentionRow, utcnow
@@ -120,17 +120,50 @@ def test_a_brands_counts_per_bucket_are_read_from_the_index_alone(tmp_path) -> N
     storage = Storage(f"sqlite:///{tmp_path / 'm.db'}")
     storage.create_schema()
     storage.add_mentions([mention(str(i), minutes=i) for i in range(3)])
-    query = (
-        "EXPLAIN QUERY PLAN SELECT published_at, sentiment_label, reach_score FROM mention"
-        " WHERE brand = 'Acme' AND published_at >= '2026-11-20' AND published_at < '2026-11-21'"
-        " ORDER BY published_at, id"
+    ran: list[tuple[str, object]] = []
+    event.listen(
+        storage.engine,
+        "before_cursor_execute",
+        lambda _c, _cursor, statement, parameters, *_: ran.append((statement, parameters)),
     )
-    with storage.engine.connect() as connection:
-        [plan, *_] = [row[-1] for row in connection.execute(text(query))]
     counts = storage.activity("Acme", T0, T0 + timedelta(hours=1), timedelta(minutes=5))
+    [(query, parameters)] = ran
+    with storage.engine.connect() as connection:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}", parameters).all()
     storage.close()
-    assert "COVERING INDEX ix_mention_brand_published" in plan
+    assert "COVERING INDEX ix_mention_brand_published" in plan[0][-1]
     assert [bucket.volume for bucket in counts[:2]] == [3, 0]
+
+
+def test_a_mention_counts_in_the_bucket_its_time_falls_in_to_the_microsecond(
+    storage: Storage,
+) -> None:
+    start = T0 + timedelta(seconds=7, microseconds=250_000)  # buckets off the whole second
+    five = timedelta(minutes=5)
+    at = {
+        "first": (start, 0.0),
+        "just before the second bucket": (start + five - timedelta(microseconds=1), 0.0),
+        "the second's very start": (start + five, 0.0),
+        "third": (start + 2 * five + timedelta(seconds=1), 0.1),
+        "third, later": (start + 2 * five + timedelta(seconds=2), 0.2),
+        "third, last": (start + 3 * five - timedelta(microseconds=1), 0.3),
+        "after the end": (start + 3 * five, 50.0),
+    }
+    storage.add_mentions(
+        [
+            mention(name)
+            | {"published_at": moment, "reach_score": reach}
+            | ({"sentiment_label": "negative"} if reach else {})
+            for name, (moment, reach) in at.items()
+        ]
+    )
+    counts = storage.activity("Acme", start, start + 3 * five, five)
+    assert [(c.start, c.volume, c.negative) for c in counts] == [
+        (start, 2, 0),
+        (start + five, 1, 0),
+        (start + 2 * five, 3, 3),
+    ]
+    assert counts[2].negative_reach == 0.6  # not 0.1 + 0.2 + 0.3 in floats, 0.6000000000000001
 
 
 def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
