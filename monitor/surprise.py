@@ -39,7 +39,9 @@ import functools
 import math
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from statistics import median, quantiles
 from typing import Any, Self
 
@@ -72,6 +74,9 @@ class Reading:
     buckets: int = 0
     observed: float = 0.0
     expected: float = 0.0
+
+
+_UNSURPRISED = Reading()
 
 
 class CopiedWhole:
@@ -136,9 +141,10 @@ class Surprise(CopiedWhole):
 
     def _profile(self) -> float | None:
         """Median of the transformed history at this time of day on the past days."""
-        y = self._y
-        samples = [y[i] for i in _same_time(len(y), self.per_day, self.neighbours)]
-        return median(samples) if samples else None
+        pick = _same_time(len(self._y), self.per_day, self.neighbours)
+        if pick is None:
+            return None
+        return _middle(sorted(pick(self._y)))
 
     def update(self, value: float) -> Reading:
         """Score ``value``, the newest bucket, then learn it."""
@@ -155,7 +161,7 @@ class Surprise(CopiedWhole):
         self._residuals.append(y - profile)
         self._surprises.append(y - expected)
         residuals = list(self._surprises)
-        best = Reading()
+        best = _UNSURPRISED
         for w in self.windows:
             if len(residuals) < w:
                 break
@@ -163,7 +169,8 @@ class Surprise(CopiedWhole):
             mean = (sum(last) - max(last)) / (w - 1) if w > 1 else last[0]
             self._means[w].append(mean)
             z = mean / self._scale[w]
-            self._today[w] = max(self._today[w], z)
+            if z > self._today[w]:
+                self._today[w] = z
             fit = self._gumbel[w]
             if fit is None:
                 continue
@@ -216,23 +223,37 @@ class SortedWindow(CopiedWhole):
         insort(self.ordered, value)
 
     def median(self) -> float:
-        """The median of the values (``statistics.median``'s, without sorting them again)."""
-        ordered, n = self.ordered, len(self.ordered)
-        if n % 2:
-            return ordered[n // 2]
-        return (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+        """The median of the values, without sorting them again."""
+        return _middle(self.ordered)
+
+
+def _middle(ordered: Sequence[float]) -> float:
+    """The median of values in ascending order (``statistics.median``'s, without its sort)."""
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return (ordered[n // 2 - 1] + ordered[n // 2]) / 2
 
 
 @functools.lru_cache(maxsize=64)
-def _same_time(n: int, per_day: int, neighbours: int) -> tuple[int, ...]:
-    """The positions, in a history of ``n`` buckets of ``per_day`` a day, of the buckets at the
-    next bucket's time of day (± ``neighbours``) on the past days.  The same for every bucket
-    once the history is full: computed once."""
-    return tuple(
+def _same_time(
+    n: int, per_day: int, neighbours: int
+) -> Callable[[Sequence[float]], tuple[float, ...]] | None:
+    """What picks, from a history of ``n`` buckets of ``per_day`` a day, the buckets at the
+    next bucket's time of day (± ``neighbours``) on the past days; None when there are none.
+    The same for every bucket once the history is full: made once, and it picks them in C
+    (indexing a week's deque from Python, item by item, cost more than the rest of a bucket's
+    profile)."""
+    positions = [
         i
         for centre in range(n - per_day, -1, -per_day)
         for i in range(max(0, centre - neighbours), min(n, centre + neighbours + 1))
-    )
+    ]
+    if not positions:
+        return None
+    if len(positions) == 1:  # itemgetter of one position gives the item, not a tuple
+        return lambda history: (history[positions[0]],)
+    return itemgetter(*positions)
 
 
 def _robust_scale(ordered: list[float], floor: float) -> float:
