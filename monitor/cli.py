@@ -50,7 +50,13 @@ def main() -> None:
     instead of 700 (`backtest` at a million mentions: 0.99 -> 0.93 s; `report` 0.80 -> 0.73 s),
     and not at all as the process ends, when the collections would walk everything only to
     free memory the process gives back (a tenth of what `brandmon score` takes).  What must be
-    written or closed is, before that, by the commands themselves."""
+    written or closed is, before that, by the commands themselves.
+
+    numpy's OpenBLAS starts a thread a core as it is imported, to spread out large matrix
+    products; brandmon multiplies none (its models add up weights), and on a 2-core machine
+    those threads took a third of the CPU time of `brandmon score`.  So it runs one, unless
+    the environment says otherwise."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     gc.set_threshold(GC_EVERY, 10, 10)
     atexit.register(gc.freeze)
     app()
