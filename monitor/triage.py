@@ -33,7 +33,8 @@ class Triager:
         self._technical_families = set(rules["account_or_technical"]["families"])
         languages: dict[str, dict[str, list[str]]] = rules["languages"]
         # Every language's safety phrases are looked for in every mention, with the phrases of
-        # the mention's language in the same pass: one set per language.
+        # the mention's language in the same pass: one set per language, compiled when a
+        # mention in that language first comes (most streams are in a few of them).
         safety = {_SAFETY: [p for t in languages.values() for p in t["safety"]]}
         english = {
             "crisis": rules["crisis"]["patterns"],
@@ -42,11 +43,12 @@ class Triager:
             "question": rules["question"]["patterns"],
         }
         self._english = PatternSet({**english, **safety})
-        self._local = {
-            language: PatternSet({**{group: t[group] for group in _LOCAL_GROUPS}, **safety})
+        self._local_groups = {
+            language: {**{group: t[group] for group in _LOCAL_GROUPS}, **safety}
             for language, t in languages.items()
         }
-        self._safety_only = PatternSet(safety)
+        self._safety = safety
+        self._local: dict[str, PatternSet] = {}
         priority = rules["priority"]
         self._base: dict[str, int] = priority["base"]
         self._raise_at: list[float] = sorted(priority["raise_at"])
@@ -100,7 +102,11 @@ class Triager:
         if a safety phrase of any language is."""
         if language in (None, "en"):
             return self._english.matches(read)
-        return self._local.get(language, self._safety_only).matches(read)
+        key = language if language in self._local_groups else _SAFETY  # safety phrases only
+        phrases = self._local.get(key)
+        if phrases is None:
+            phrases = self._local[key] = PatternSet(self._local_groups.get(key, self._safety))
+        return phrases.matches(read)
 
 
 _LOCAL_GROUPS = ("technical", "purchase", "question")

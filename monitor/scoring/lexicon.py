@@ -231,7 +231,9 @@ def _rule_phrase(words: str) -> str:
     return rf"(?:^|[^\pL\pN_]){body}(?:[^\pL\pN_]|$)"
 
 
+@cache
 def _read(name: str) -> dict[str, Any]:
+    """The parsed lexicon file ``name`` (read once: ``en.toml`` serves three readers)."""
     text = resources.files("monitor.data").joinpath("lexicon", name).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
