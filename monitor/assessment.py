@@ -32,10 +32,13 @@ class Assessment:
 def assess(scorer: SentimentScorer, jobs: Sequence[Job]) -> list[Assessment]:
     """Score and triage each ``(post, reach)`` of ``jobs``, as one batch."""
     sentiments = scorer.score_many([post for post, _ in jobs])
-    return [
-        Assessment(sentiment, reach, triage(post.text, sentiment, reach))
-        for (post, reach), sentiment in zip(jobs, sentiments, strict=True)
-    ]
+    return [triaged(job, sentiment) for job, sentiment in zip(jobs, sentiments, strict=True)]
+
+
+def triaged(job: Job, sentiment: Sentiment) -> Assessment:
+    """The assessment of ``job``'s post, scored ``sentiment``: triaged by it and its reach."""
+    post, reach = job
+    return Assessment(sentiment, reach, triage(post.text, sentiment, reach))
 
 
 def brand_terms(brands: Iterable[BrandConfig]) -> dict[str, list[str]]:

