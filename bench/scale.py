@@ -139,9 +139,10 @@ def plans(storage: Storage) -> None:
     queries = {
         "mentions (brand, since, newest first)": "SELECT * FROM mention WHERE brand = 'Brand3' "
         "AND published_at >= datetime('now', '-1 day') ORDER BY published_at DESC LIMIT 50",
-        "report / backtest (one brand's counts)": "SELECT published_at, sentiment_label, "
-        "reach_score FROM mention WHERE brand = 'Brand3' AND published_at >= "
-        "datetime('now', '-30 days') ORDER BY published_at, id",
+        "report / backtest (one brand's counts)": "SELECT strftime('%s', published_at) / 300 "
+        "AS bucket, count(*), sum(sentiment_label = 'negative'), sum(CASE WHEN sentiment_label "
+        "= 'negative' THEN reach_score ELSE 0 END) FROM mention WHERE brand = 'Brand3' AND "
+        "published_at >= datetime('now', '-30 days') GROUP BY bucket",
         "report (most influential negative)": "SELECT * FROM mention WHERE brand = 'Brand3' "
         "AND sentiment_label = 'negative' AND published_at >= datetime('now', '-7 days') "
         "ORDER BY reach_score DESC, id LIMIT 10",
