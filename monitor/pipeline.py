@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from monitor.assessment import Assessment, Job, assess, scorer_for, triaged
@@ -186,13 +187,21 @@ class Pipeline:
         self.brands = [brand.name for brand in config.brands]
         if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self.scorer = scorer or scorer_for(config)
+        self._config = config
+        if scorer is not None:
+            self.scorer = scorer
         self._workers = workers
         self._pool = (
             new_pool(workers, _start_worker, config, method=None, doing="posts are scored")
             if workers
             else None
         )
+
+    @cached_property
+    def scorer(self) -> SentimentScorer:
+        """The scorer of the config, made when first needed: with workers, only if they could
+        not be started (building it takes a tenth of a second before the first batch)."""
+        return scorer_for(self._config)
 
     def close(self) -> None:
         if self._pool is not None:
