@@ -171,8 +171,8 @@ def reach_of(raw: RawMention) -> float:
 
 
 class Pipeline:
-    """Match, score, triage and store.  With ``workers``, scoring and triage run in that many
-    processes while this one matches, stores and sends them more; call ``close`` when done."""
+    """Match, score, triage and store.  With ``workers``, scoring runs in that many processes
+    while this one matches, triages, stores and sends them more; call ``close`` when done."""
 
     def __init__(
         self,

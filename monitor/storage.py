@@ -351,7 +351,7 @@ class Storage:
         """All, negative and negative-reach totals of ``brand`` per bucket in [start, end),
         empty buckets included."""
         # Counted by the database, a bucket a row: fetching a month of a busy brand's rows to
-        # count them here cost three times as much (every detection pass, the report and the
+        # count them here cost twice as much (every detection pass, the report and the
         # backtest read these).  Reach is summed in thousandths, as integers, so the sums come
         # out the same whatever order the rows are added in and on every database.
         table = Mention.__table__
