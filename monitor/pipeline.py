@@ -188,8 +188,8 @@ class Pipeline:
         if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
         self._config = config
-        if scorer is not None:
-            self.scorer = scorer
+        if scorer is not None or not workers:  # it scores here: ready before the first batch
+            self.scorer = scorer or scorer_for(config)
         self._workers = workers
         self._pool = (
             new_pool(workers, _start_worker, config, method=None, doing="posts are scored")
@@ -199,8 +199,8 @@ class Pipeline:
 
     @cached_property
     def scorer(self) -> SentimentScorer:
-        """The scorer of the config, made when first needed: with workers, only if they could
-        not be started (building it takes a tenth of a second before the first batch)."""
+        """The scorer of the config.  With workers, made only if they could not be started: it
+        takes a tenth of a second, before the first batch, that the workers' own make moot."""
         return scorer_for(self._config)
 
     def close(self) -> None:
