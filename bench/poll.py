@@ -18,7 +18,6 @@ how long it took from serving it to the alert being delivered.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import resource
 import socket
@@ -31,7 +30,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from monitor import workers
+from monitor import scheduler, workers
 from monitor.config import parse_config
 from monitor.scheduler import Daemon
 from monitor.storage import Storage
@@ -110,7 +109,7 @@ def start_server(port: int, wave: bool, all_not_modified: bool = False) -> multi
 def cycle(daemon: Daemon) -> tuple[float, float, int]:
     """One ``run_once`` of ``daemon``: its wall time, this process's CPU time, failed polls."""
     wall, cpu = time.perf_counter(), time.process_time()
-    outcomes = asyncio.run(daemon.run_once())
+    outcomes = scheduler.run(daemon.run_once())
     return (
         time.perf_counter() - wall,
         time.process_time() - cpu,
@@ -256,7 +255,7 @@ def main(feeds: int, wave: bool, compare_reader: bool = False, postgres: str | N
         fast = parse_config(config_text(str(storage.engine.url), sources, FAST_DETECTION), "f.toml")
         wave_daemon = Daemon(fast.model_copy(update={"sources": fast.sources[:1]}), storage)
         while not storage.outbox_counts():
-            asyncio.run(wave_daemon.run_once())
+            scheduler.run(wave_daemon.run_once())
             time.sleep(1)
         print(
             f"time to first alert after the wave was served: {time.perf_counter() - served:.1f} s"

@@ -232,9 +232,7 @@ def run(
 
     Polls every enabled source at its interval, stores what names a brand and sends alerts.
     """
-    import asyncio
-
-    from monitor import workers
+    from monitor import scheduler, workers
     from monitor.config import config_path
     from monitor.scheduler import Daemon
 
@@ -251,9 +249,9 @@ def run(
     workers.start(loaded.service.worker_count)
     try:
         if not once:
-            asyncio.run(daemon.run_forever())
+            scheduler.run(daemon.run_forever())
             return
-        outcomes = asyncio.run(daemon.run_once())
+        outcomes = scheduler.run(daemon.run_once())
     finally:
         workers.stop()
         storage.close()
