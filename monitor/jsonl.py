@@ -113,7 +113,7 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[RawMention | LineError]:
             yield LineError(number, f"not JSON we accept (nested deeper than {MAX_DEPTH} levels)")
             continue
         try:
-            yield parse_mention(json.loads(line))
+            yield _parsed(line)
         except json.JSONDecodeError as exc:
             yield LineError(number, f"not JSON ({exc.msg} at column {exc.colno})")
         except MentionError as exc:
@@ -168,6 +168,21 @@ def parse_mention(data: Any, *, source: str | None = None) -> RawMention:
         item = _Line.model_validate(data)
     except ValidationError as exc:
         raise MentionError(_describe(exc)) from None
+    return _mention(item, source)
+
+
+def _parsed(line: str) -> RawMention:
+    """The mention on ``line``, parsed and checked by pydantic in one pass (in about half the time
+    ``json.loads`` and ``parse_mention`` take).  A line that pass refuses goes their way, which
+    names what is wrong as it always has, and keeps a mention with a lone surrogate in it."""
+    try:
+        item = _Line.model_validate_json(line)
+    except ValidationError:
+        return parse_mention(json.loads(line))
+    return _mention(item)
+
+
+def _mention(item: _Line, source: str | None = None) -> RawMention:
     origin = item.source or source or "jsonl"
     return RawMention(
         source=source or origin,
