@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from monitor.assessment import Assessment, Job, assess, scorer_for, triaged
@@ -187,21 +186,15 @@ class Pipeline:
         self.brands = [brand.name for brand in config.brands]
         if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self._config = config
-        if scorer is not None or not workers:  # it scores here: ready before the first batch
-            self.scorer = scorer or scorer_for(config)
         self._workers = workers
         self._pool = (
             new_pool(workers, _start_worker, config, method=None, doing="posts are scored")
             if workers
             else None
         )
-
-    @cached_property
-    def scorer(self) -> SentimentScorer:
-        """The scorer of the config.  With workers, made only if they could not be started: it
-        takes a tenth of a second, before the first batch, that the workers' own make moot."""
-        return scorer_for(self._config)
+        # Scoring here needs a scorer, made now so the first batch does not wait for it; when
+        # the workers score, none is made (it takes a tenth of a second, theirs make it moot).
+        self.scorer = scorer or (scorer_for(config) if self._pool is None else None)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -338,8 +331,9 @@ class Pipeline:
             (Post(raw.text, raw.language, brands, raw.rating), reach_of(raw))
             for raw, brands in todo
         ]
-        if self._pool is None:
+        if self.scorer is not None:
             return iter(assess(self.scorer, jobs))
+        assert self._pool is not None
         # Only the posts cross to the workers, and plain tuples come back.
         posts = [post for post, _ in jobs]
         chunks = [posts[i : i + _CHUNK] for i in range(0, len(posts), _CHUNK)]

@@ -391,11 +391,11 @@ class Storage:
         if self.engine.dialect.name == "sqlite":
             # SQLite keeps times as text in UTC, "2026-11-30 12:05:00.250000": whole seconds
             # from strftime, the microseconds from the text
-            origin = start.astimezone(UTC)
-            seconds = cast(func.strftime("%s", type_coerce(at, String)), BigInteger) - int(
+            origin, written = start.astimezone(UTC), type_coerce(at, String)
+            seconds = cast(func.strftime("%s", written), BigInteger) - int(
                 origin.replace(microsecond=0).timestamp()
             )
-            micros = cast(func.substr(type_coerce(at, String), 21), BigInteger)
+            micros = cast(func.substr(written, 21), BigInteger)
             return (seconds * 1_000_000 + micros - origin.microsecond) // size
         elapsed = func.extract("epoch", at - bindparam("origin", start, DateTime(timezone=True)))
         return cast(elapsed * 1_000_000, BigInteger) // size
