@@ -47,8 +47,10 @@ _SPACELESS_RANGES = (
 
 
 def _class_body(ranges: Iterable[tuple[int, int]]) -> str:
-    """The inside of a regex character class covering the inclusive code point ``ranges``."""
-    return "".join(f"\\U{first:08x}-\\U{last:08x}" for first, last in ranges)
+    """The inside of a regex character class covering the inclusive code point ``ranges``,
+    written with the characters themselves: ``re`` parses a class of ``\\U`` escapes twice as
+    slowly, and a brand's pattern holds ``_WORDLIKE`` once per term."""
+    return "".join(f"{re.escape(chr(first))}-{re.escape(chr(last))}" for first, last in ranges)
 
 
 _SPACELESS = _class_body(_SPACELESS_RANGES)
