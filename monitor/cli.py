@@ -297,16 +297,27 @@ def _ingest(
         )
 
 
-def _read_lines(path: Path) -> tuple[int, Utf8Lines]:
+def _count_lines(path: Path) -> int:
+    """The lines of ``path`` that are not blank."""
+    try:
+        with path.open("rb") as counting:
+            return sum(1 for line in counting if line.strip())
+    except OSError as exc:
+        _cannot_read(path, exc)
+
+
+def _open_lines(path: Path) -> Utf8Lines:
     from monitor.jsonl import Utf8Lines
 
     try:
-        with path.open("rb") as counting:
-            total = sum(1 for line in counting if line.strip())
-        return total, Utf8Lines(path.open("rb"), bad=_bad_utf8)
+        return Utf8Lines(path.open("rb"), bad=_bad_utf8)
     except OSError as exc:
-        err.print(f"error: cannot read {path}: {exc.strerror}", markup=False)
-        raise typer.Exit(2) from None
+        _cannot_read(path, exc)
+
+
+def _cannot_read(path: Path, exc: OSError) -> NoReturn:
+    err.print(f"error: cannot read {path}: {exc.strerror}", markup=False)
+    raise typer.Exit(2) from None
 
 
 def _bad_utf8(number: int) -> None:
@@ -363,20 +374,26 @@ def ingest(
     a mention could not be stored, after storing the rest.
     """
     loaded = _config(config)
-    total, lines = _read_lines(jsonl)
-    storage = _storage(loaded)
-    from monitor.pipeline import Pipeline
-
+    total = _count_lines(jsonl)
     if workers is None:
         workers = loaded.service.worker_count if total >= WORKERS_FROM else 0
-    pipeline = Pipeline(loaded, storage, workers=workers)
-    try:
-        from monitor.jsonl import read_jsonl
+    from monitor.scoring_workers import ScoringWorkers
 
-        report, skipped = _ingest(pipeline, read_jsonl(lines), total)
+    # the workers get ready (about a second) while this process does
+    scoring = ScoringWorkers(loaded, workers)
+    try:
+        lines = _open_lines(jsonl)
+        storage = _storage(loaded)
+        from monitor.jsonl import read_jsonl
+        from monitor.pipeline import Pipeline
+
+        try:
+            pipeline = Pipeline(loaded, storage, workers=scoring)
+            report, skipped = _ingest(pipeline, read_jsonl(lines), total)
+        finally:
+            storage.close()
     finally:
-        pipeline.close()
-        storage.close()
+        scoring.close()
     _print_report(report, skipped, lines.invalid)
     if skipped or report.failed:
         raise typer.Exit(1)

@@ -35,10 +35,9 @@ from monitor.model import (
     web_url,
 )
 from monitor.scoring import Post, Sentiment, SentimentScorer, reach_score
-from monitor.scoring.complaints import ComplaintAwareScorer
+from monitor.scoring_workers import Scored, ScoringWorkers
 from monitor.storage import Storage
 from monitor.urls import canonical_url
-from monitor.workers import new_pool
 
 log = logging.getLogger(__name__)
 
@@ -179,26 +178,25 @@ class Pipeline:
         storage: Storage,
         scorer: SentimentScorer | None = None,
         *,
-        workers: int = 0,
+        workers: int | ScoringWorkers = 0,
     ) -> None:
+        """``workers``: how many processes score, or those already started (``ingest`` starts
+        them first, to get ready while it does)."""
         self.storage = storage
         self.matcher = BrandMatcher(config.brands)
         self.brands = [brand.name for brand in config.brands]
         if workers and scorer is not None:
             raise ValueError("worker processes build their own scorer: pass no scorer")
-        self._workers = workers
-        self._pool = (
-            new_pool(workers, _start_worker, config, method=None, doing="posts are scored")
-            if workers
-            else None
-        )
+        if isinstance(workers, int):
+            workers = ScoringWorkers(config, workers)
+        self._workers = workers if workers.count else None
         # Scoring here needs a scorer, made now so the first batch does not wait for it; when
         # the workers score, none is made (it takes a tenth of a second, theirs make it moot).
-        self.scorer = scorer or (scorer_for(config) if self._pool is None else None)
+        self.scorer = scorer or (scorer_for(config) if self._workers is None else None)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
+        if self._workers is not None:
+            self._workers.close()
 
     def process(
         self, raws: Iterable[RawMention], *, atomic: bool = False
@@ -219,7 +217,7 @@ class Pipeline:
         to be scored ``AHEAD`` per worker before the oldest is stored: the workers score while
         this process stores, instead of each waiting for the other.  A batch sent is stored even
         when the next one cannot be read or sent, or the caller stops early."""
-        if self._pool is None:
+        if self._workers is None:
             for raws in batches:
                 yield self.process(raws)
             return
@@ -227,7 +225,7 @@ class Pipeline:
         try:
             for raws in batches:
                 sent.append(self._send(raws))
-                if len(sent) > AHEAD * self._workers:
+                if len(sent) > AHEAD * self._workers.count:
                     yield self._store(sent.popleft())
         except (Exception, GeneratorExit):
             while sent:
@@ -333,11 +331,9 @@ class Pipeline:
         ]
         if self.scorer is not None:
             return iter(assess(self.scorer, jobs))
-        assert self._pool is not None
+        assert self._workers is not None
         # Only the posts cross to the workers, and plain tuples come back.
-        posts = [post for post, _ in jobs]
-        chunks = [posts[i : i + _CHUNK] for i in range(0, len(posts), _CHUNK)]
-        return _received([self._pool.submit(_score_chunk, chunk) for chunk in chunks], jobs)
+        return _received(self._workers.score([post for post, _ in jobs]), jobs)
 
 
 @dataclass(slots=True)
@@ -351,7 +347,7 @@ class _Sent:
     """Their assessments, in the same order, as they come."""
 
 
-def _received(futures: list[Future[list[_Scored]]], jobs: list[Job]) -> Iterator[Assessment]:
+def _received(futures: list[Future[list[Scored]]], jobs: list[Job]) -> Iterator[Assessment]:
     """The assessments of ``jobs``, as the workers' scores for them come.  They are triaged
     here: scoring took the worker longer than matching and storing took this process, which
     waited for it (`brandmon ingest` of 100,000 posts with one worker: the worker's CPU time
@@ -400,23 +396,3 @@ def ingest_lines(
 AHEAD = 2
 """Batches per worker sent to be scored before the oldest is stored: one being scored, one
 waiting, so a worker never waits for this process to finish storing."""
-_CHUNK = 500
-"""Posts per task sent to a worker: small enough to keep every worker busy, large enough that
-sending them costs little."""
-_worker_scorer: ComplaintAwareScorer | None = None
-
-_Scored = tuple[float, str, str, str | None, tuple[str, ...]]
-"""A sentiment as it crosses back from a worker: its fields."""
-
-
-def _start_worker(config: Config) -> None:
-    global _worker_scorer
-    _worker_scorer = scorer_for(config)
-
-
-def _score_chunk(chunk: list[Post]) -> list[_Scored]:
-    assert _worker_scorer is not None
-    return [
-        (s.compound, s.label, s.confidence, s.language, s.rules)
-        for s in _worker_scorer.score_many(chunk)
-    ]

@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "monitor.triage": MENTIONS,
     "monitor.training": MENTIONS,
     "monitor.assessment": MENTIONS,
+    "monitor.scoring_workers": MENTIONS,  # the processes that score for `ingest`'s pipeline
     "monitor.storage": MENTIONS,
     "monitor.migrations": MENTIONS,  # the schema's history (Alembic), which storage upgrades
     "monitor.locks": MENTIONS,  # who does a piece of shared work: advisory locks or leases

@@ -122,14 +122,13 @@ def test_without_semaphores_the_work_stays_in_this_process(
 ORPHANED = """
 import asyncio, os, sys, time
 from monitor import workers
-from monitor.pipeline import Pipeline
 from monitor.config import parse_config
-from monitor.storage import Storage
+from monitor.scoring_workers import ScoringWorkers
 
 workers.start(1)
 config = parse_config('[[brands]]\\nname = "Acme"\\nkeywords = ["acme"]\\n', "t.toml")
-pipeline = Pipeline(config, Storage("sqlite://"), workers=1)
-ingesting = pipeline._pool.submit(os.getpid).result()
+scoring = ScoringWorkers(config, 1)
+ingesting = scoring._pool.submit(os.getpid).result()
 print(asyncio.run(workers.run(os.getpid)), ingesting, flush=True)
 time.sleep(60)
 """
@@ -180,3 +179,18 @@ def test_without_semaphores_ingest_scores_in_its_own_process(
     pipeline.close()
     assert [report.stored for report, _ in reports] == [3]
     assert "no worker processes" in caplog.text
+
+
+def test_ingest_workers_start_when_made_not_when_first_given_posts() -> None:
+    """They get ready (about a second) while ``ingest`` does, not after its first batch."""
+    import multiprocessing
+
+    from monitor.scoring_workers import ScoringWorkers
+
+    config = parse_config('[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml")
+    before = set(multiprocessing.active_children())
+    scoring = ScoringWorkers(config, 2)
+    try:
+        assert len(set(multiprocessing.active_children()) - before) == 2
+    finally:
+        scoring.close()
