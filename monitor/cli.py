@@ -306,6 +306,22 @@ def _count_lines(path: Path) -> int:
         _cannot_read(path, exc)
 
 
+def _first_texts(path: Path, count: int = 500) -> list[str]:
+    """The texts of the first ``count`` lines of ``path`` read loosely, for the workers to warm
+    up on: a line that is not a JSON object with a text is passed over here (and reported when
+    it is read for real)."""
+    texts: list[str] = []
+    with path.open("rb") as lines:
+        for line in itertools.islice(lines, count):
+            try:
+                text = json.loads(line).get("text")
+            except (ValueError, AttributeError, RecursionError):
+                continue
+            if isinstance(text, str):
+                texts.append(text)
+    return texts
+
+
 def _open_lines(path: Path) -> Utf8Lines:
     from monitor.jsonl import Utf8Lines
 
@@ -380,7 +396,7 @@ def ingest(
     from monitor.scoring_workers import ScoringWorkers
 
     # the workers get ready (about a second) while this process does
-    scoring = ScoringWorkers(loaded, workers)
+    scoring = ScoringWorkers(loaded, workers, warm_up=_first_texts(jsonl) if workers else ())
     try:
         lines = _open_lines(jsonl)
         storage = _storage(loaded)

@@ -9,6 +9,7 @@ and both get ready at once, on two cores.  This module imports nothing heavy for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -29,11 +30,15 @@ Scored = tuple[float, str, str, str | None, tuple[str, ...]]
 
 class ScoringWorkers:
     """``count`` worker processes, each with the scorer ``config`` asks for; none (``count``
-    is 0) where processes cannot be started, which is logged (see ``new_pool``)."""
+    is 0) where processes cannot be started, which is logged (see ``new_pool``).
 
-    def __init__(self, config: Config, count: int) -> None:
+    Each worker first scores ``warm_up`` (the first posts to come, say) and forgets it: what
+    those posts need that is loaded when first needed (lingua's models for their languages,
+    about 0.2 s each) is then loaded while the caller gets ready, not when it sends them."""
+
+    def __init__(self, config: Config, count: int, *, warm_up: Sequence[str] = ()) -> None:
         self._pool = (
-            new_pool(count, _start, config, method=None, doing="posts are scored")
+            new_pool(count, _start, config, warm_up, method=None, doing="posts are scored")
             if count > 0
             else None
         )
@@ -55,11 +60,13 @@ class ScoringWorkers:
 _scorer: ComplaintAwareScorer | None = None
 
 
-def _start(config: Config) -> None:
+def _start(config: Config, warm_up: Sequence[str]) -> None:
     from monitor.assessment import scorer_for
+    from monitor.scoring import Post
 
     global _scorer
     _scorer = scorer_for(config)
+    _scorer.score_many([Post(text) for text in warm_up])
 
 
 def _score(chunk: list[Post]) -> list[Scored]:

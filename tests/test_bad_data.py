@@ -77,12 +77,13 @@ def stored_ids(storage: Storage) -> list[str]:
     return sorted(m.external_id for m in storage.mentions())
 
 
-def ingest(db_url: str, tmp_path: Path, content: bytes) -> Result:
+def ingest(db_url: str, tmp_path: Path, content: bytes, *options: str) -> Result:
     config = tmp_path / "brandmon.toml"
     config.write_text(CONFIG.format(db=db_url))
     path = tmp_path / "mentions.jsonl"
     path.write_bytes(content)
-    return CliRunner().invoke(app, ["ingest", "--jsonl", str(path), "--config", str(config)])
+    command = ["ingest", "--jsonl", str(path), "--config", str(config), *options]
+    return CliRunner().invoke(app, command)
 
 
 def jsonl(*items: dict[str, object] | str) -> bytes:
@@ -107,6 +108,26 @@ def test_ingest_skips_a_line_nested_100000_deep_and_stores_every_good_line(
     assert "6 read: 5 stored" in result.stdout
     storage = Storage(db_url)
     assert stored_ids(storage) == ["0", "1", "2", "3", "4"]
+    storage.close()
+
+
+def test_hostile_first_lines_do_not_stop_the_workers_that_warm_up_on_them(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The workers score the first lines, read loosely, before they start (``ingest``); what
+    the real reading skips must not break them."""
+    deep = '{"id": "deep", "text": "acme", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    bad = [deep, "not json", '["acme"]', '{"id": "n", "text": ["acme"]}', '{"text": "acme"}']
+    good = [{"id": str(i), "text": f"acme post {i}"} for i in range(3)]
+    content = jsonl(*bad, *good) + b'{"id": "u", "text": "acme \xff\xfe lost my order"}\n'
+    result = ingest(db_url, tmp_path, content, "--workers", "1")
+    assert result.exit_code == 1, result.output
+    assert [line.split(":")[0] for line in result.stderr.splitlines() if "skipped" in line] == [
+        f"skipped line {n}" for n in range(1, 6)
+    ]
+    assert "9 read: 4 stored" in result.stdout
+    storage = Storage(db_url)
+    assert stored_ids(storage) == ["0", "1", "2", "u"]
     storage.close()
 
 
