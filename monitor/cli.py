@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import cached_property, partial
 from pathlib import Path
@@ -306,19 +306,20 @@ def _count_lines(path: Path) -> int:
         _cannot_read(path, exc)
 
 
-def _first_texts(path: Path, count: int = 500) -> list[str]:
+def _first_texts(path: Path, count: int = 500, chars: int = 1_000) -> list[str]:
     """The texts of the first ``count`` lines of ``path`` read loosely, for the workers to warm
     up on: a line that is not a JSON object with a text is passed over here (and reported when
-    it is read for real)."""
+    it is read for real).  Each is cut to ``chars``: enough to tell its language, and little to
+    send to a worker that is spawned rather than forked."""
     texts: list[str] = []
-    with path.open("rb") as lines:
+    with suppress(OSError), path.open("rb") as lines:  # gone since counted: reported when read
         for line in itertools.islice(lines, count):
             try:
                 text = json.loads(line).get("text")
             except (ValueError, AttributeError, RecursionError):
                 continue
             if isinstance(text, str):
-                texts.append(text)
+                texts.append(text[:chars])
     return texts
 
 
