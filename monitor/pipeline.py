@@ -195,6 +195,7 @@ class Pipeline:
         self.scorer = scorer or (scorer_for(config) if self._workers is None else None)
 
     def close(self) -> None:
+        """Stop the scoring workers, those it was given too."""
         if self._workers is not None:
             self._workers.close()
 

@@ -37,14 +37,16 @@ class ScoringWorkers:
     about 0.2 s each) is then loaded while the caller gets ready, not when it sends them."""
 
     def __init__(self, config: Config, count: int, *, warm_up: Sequence[str] = ()) -> None:
-        self._pool = (
+        pool = (
             new_pool(count, _start, config, warm_up, method=None, doing="posts are scored")
             if count > 0
             else None
         )
-        self.count = count if self._pool is not None else 0
-        for _ in range(self.count):  # a pool starts a process when it is given work
-            self._pool.submit(int)  # type: ignore[union-attr]
+        self._pool = pool
+        self.count = count if pool is not None else 0
+        if pool is not None:
+            for _ in range(count):  # a pool starts a process when it is given work
+                pool.submit(int)
 
     def score(self, posts: list[Post]) -> list[Future[list[Scored]]]:
         """The sentiments of ``posts``, ``CHUNK`` at a time, as each worker is done."""
