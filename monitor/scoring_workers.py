@@ -1,10 +1,10 @@
 """Processes that score posts for a pipeline (``brandmon ingest``) while it stores.
 
-They start when ``ScoringWorkers`` is made, not when the first posts are sent, as a process
-pool otherwise would: a worker takes about a second to import the scoring modules, build its
-scorer and load lingua's models, and ``ingest`` needs as long to get ready itself (the JSON-line
-parser, the schema, the pipeline), so it makes them as soon as it has read its configuration
-and both get ready at once, on two cores.  This module imports nothing heavy for that reason.
+They start when ``ScoringWorkers`` is made (``new_pool``), not when the first posts are sent:
+a worker takes about a second to import the scoring modules, build its scorer and load lingua's
+models, and ``ingest`` needs as long to get ready itself (the JSON-line parser, the schema, the
+pipeline), so it makes them as soon as it has read its configuration and both get ready at
+once, on two cores.  This module imports nothing heavy for that reason.
 """
 
 from __future__ import annotations
@@ -37,16 +37,12 @@ class ScoringWorkers:
     about 0.2 s each) is then loaded while the caller gets ready, not when it sends them."""
 
     def __init__(self, config: Config, count: int, *, warm_up: Sequence[str] = ()) -> None:
-        pool = (
+        self._pool = (
             new_pool(count, _start, config, warm_up, method=None, doing="posts are scored")
             if count > 0
             else None
         )
-        self._pool = pool
-        self.count = count if pool is not None else 0
-        if pool is not None:
-            for _ in range(count):  # a pool starts a process when it is given work
-                pool.submit(int)
+        self.count = count if self._pool is not None else 0
 
     def score(self, posts: list[Post]) -> list[Future[list[Scored]]]:
         """The sentiments of ``posts``, ``CHUNK`` at a time, as each worker is done."""

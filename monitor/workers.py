@@ -56,9 +56,12 @@ def new_pool(
     """``count`` worker processes, started by ``method`` (None: the platform's default), that
     each run ``initializer(*initargs)`` first and end with the process that started them; or
     None, with a warning that what they were for (``doing``) is done in this process, where
-    processes cannot be started (no POSIX semaphores: a sandbox without /dev/shm)."""
+    processes cannot be started (no POSIX semaphores: a sandbox without /dev/shm).
+
+    They start now, not when first given work as a pool's would: they get ready (a new
+    interpreter, imports, the initializer) while their caller does."""
     try:
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             count,
             mp_context=multiprocessing.get_context(method),
             initializer=_started,
@@ -67,6 +70,9 @@ def new_pool(
     except OSError as exc:
         log.warning("no worker processes (%s); %s in this process", exc, doing)
         return None
+    for _ in range(count):  # a pool starts a process for each task it has no idle one for
+        pool.submit(int)
+    return pool
 
 
 def _started(initializer: Callable[..., None], *initargs: Any) -> None:

@@ -181,16 +181,19 @@ def test_without_semaphores_ingest_scores_in_its_own_process(
     assert "no worker processes" in caplog.text
 
 
-def test_ingest_workers_start_when_made_not_when_first_given_posts() -> None:
-    """They get ready (about a second) while ``ingest`` does, not after its first batch."""
+def test_workers_start_when_made_not_when_first_given_work() -> None:
+    """They get ready (a new interpreter, imports, a scorer) while the daemon or ``ingest``
+    does, not after its first feed or batch."""
     import multiprocessing
 
     from monitor.scoring_workers import ScoringWorkers
 
     config = parse_config('[[brands]]\nname = "Acme"\nkeywords = ["acme"]\n', "t.toml")
     before = set(multiprocessing.active_children())
+    workers.start(2)
     scoring = ScoringWorkers(config, 2)
     try:
-        assert len(set(multiprocessing.active_children()) - before) == 2
+        assert len(set(multiprocessing.active_children()) - before) == 4
     finally:
         scoring.close()
+        workers.stop()
