@@ -282,11 +282,7 @@ class Pipeline:
         by_source: dict[str, list[str]] = {}
         for raw in raws:
             by_source.setdefault(raw.source, []).append(_bounded_id(raw.external_id))
-        return {
-            (source, external_id)
-            for source, ids in by_source.items()
-            for external_id in self.storage.known_ids(self.brands, source, ids)
-        }
+        return self.storage.known_ids(self.brands, by_source)
 
     @staticmethod
     def _rows(sent: _Sent) -> Iterator[MentionRow]:

@@ -102,7 +102,7 @@ def test_a_database_with_the_old_unique_index_order_gets_an_index_for_known_ids(
     storage = Storage(db_url)
     storage.create_schema()
     storage.add_mentions([mention("1"), mention("2", brand="Globex")])
-    assert storage.known_ids(["Acme"], "x", ["1", "2", "3"]) == {"1"}
+    assert storage.known_ids(["Acme"], {"x": ["1", "2", "3"]}) == {("x", "1")}
     storage.close()
     indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("mention")}
     engine.dispose()
@@ -172,9 +172,13 @@ def test_known_ids_are_those_stored_for_the_source_and_one_of_the_brands(
     ids = [str(i) for i in range(1200)]  # more than one query's worth
     storage.add_mentions([mention(i, brand="Acme") for i in ids[:700]])
     storage.add_mentions([mention("1000", brand="Globex"), mention("1001", source="reddit")])
-    assert storage.known_ids(["Acme"], "x", ids) == set(ids[:700])
-    assert storage.known_ids(["Acme", "Globex"], "x", ids[690:]) == {*ids[690:700], "1000"}
-    assert storage.known_ids(["Initech"], "x", ids) == set()
+    assert storage.known_ids(["Acme"], {"x": ids}) == {("x", i) for i in ids[:700]}
+    both = {("x", i) for i in [*ids[690:700], "1000"]}
+    assert storage.known_ids(["Acme", "Globex"], {"x": ids[690:]}) == both
+    assert storage.known_ids(["Initech"], {"x": ids}) == set()
+    # every source in one call, each id looked up under its own source
+    asked = {"x": ["1001", "5"], "reddit": ["1001", "5"]}
+    assert storage.known_ids(["Acme"], asked) == {("x", "5"), ("reddit", "1001")}
 
 
 def test_listing_filters_and_orders_newest_first(storage: Storage) -> None:
