@@ -60,6 +60,7 @@ def new_pool(
 
     They start now, not when first given work as a pool's would: they get ready (a new
     interpreter, imports, the initializer) while their caller does."""
+    pool = None
     try:
         pool = ProcessPoolExecutor(
             count,
@@ -67,11 +68,13 @@ def new_pool(
             initializer=_started,
             initargs=(initializer, *initargs),
         )
-    except OSError as exc:
+        for _ in range(count):  # a pool starts a process for each task it has no idle one for
+            pool.submit(int)
+    except OSError as exc:  # no semaphores, or no process could be forked
         log.warning("no worker processes (%s); %s in this process", exc, doing)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         return None
-    for _ in range(count):  # a pool starts a process for each task it has no idle one for
-        pool.submit(int)
     return pool
 
 

@@ -110,10 +110,21 @@ def no_semaphores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("multiprocessing.synchronize.SemLock.__init__", refused)
 
 
-@pytest.mark.usefixtures("no_semaphores")
-def test_without_semaphores_the_work_stays_in_this_process(
-    caplog: pytest.LogCaptureFixture,
+@pytest.fixture
+def no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine at its process limit: starting one fails (EAGAIN)."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("multiprocessing.process.BaseProcess.start", refused)
+
+
+@pytest.mark.parametrize("refusal", ["no_semaphores", "no_processes"])
+def test_without_semaphores_or_processes_the_work_stays_in_this_process(
+    refusal: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
+    request.getfixturevalue(refusal)
     workers.start(1)
     assert worker_pid() == os.getpid()
     assert "no worker processes" in caplog.text
